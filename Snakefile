@@ -1,0 +1,30 @@
+# iceafm campaign: structures -> GPAW DFT -> ppafm AFM -> labels -> dataset (-> training stages).
+# Run: snakemake --profile profiles/local            (demo, config/config.yaml)
+#      snakemake --profile slurm --configfile config/paper.yaml   (cluster)
+import os
+import sys
+
+from snakemake.utils import min_version
+
+min_version("9.27")
+
+# The science package lives in src/; jobs (also in conda envs and on SLURM nodes) import it from here.
+SRC = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/structures.smk"
+
+
+rule all:
+    input:
+        get_final_output(),
+    default_target: True

@@ -1,0 +1,89 @@
+# Config access, sample ids and wildcard constraints shared by every stage.
+import glob
+
+import jsonschema
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from iceafm.config import describe_validation_error
+
+
+def _config_source():
+    files = [str(f) for f in workflow.configfiles]
+    return files[-1] if files else "config"
+
+
+try:
+    validate(config, "../schemas/config.schema.yaml")
+except WorkflowError as err:
+    cause = next((a for a in err.args if isinstance(a, jsonschema.ValidationError)), None)
+    if cause is None:
+        raise
+    raise WorkflowError(describe_validation_error(cause, _config_source())) from None
+
+
+GENERATED_FAMILIES = ("ice_basal", "premelt", "bilayer_metal")
+
+
+wildcard_constraints:
+    family="[a-z_]+",
+    index=r"\d{5}",
+    sample=r"[a-z_]+-\d{5}",
+
+
+def family_section(family):
+    """The config section of one structure family."""
+    return config["structures"]["families"][family]
+
+
+def import_files():
+    """The user's structure files (sorted), one `import` sample each."""
+    pattern = family_section("import").get("glob")
+    return sorted(glob.glob(pattern)) if pattern else []
+
+
+def sample_ids():
+    """All sample ids `{family}-{index:05d}` of the campaign, in config order."""
+    ids = []
+    for family in GENERATED_FAMILIES:
+        ids += [f"{family}-{i:05d}" for i in range(family_section(family)["count"])]
+    ids += [f"import-{i:05d}" for i in range(len(import_files()))]
+    return ids
+
+
+SAMPLES = sample_ids()
+if not SAMPLES:
+    raise WorkflowError(
+        f"{_config_source()}: 'structures.families' yields no sample: set a family's "
+        "count > 0 or an import glob that matches files"
+    )
+
+
+def family_of(sample):
+    """Family name of a sample id (`ice_basal-00003` -> `ice_basal`)."""
+    return sample.rsplit("-", 1)[0]
+
+
+def structure_path(sample):
+    return f"results/structures/{sample}.extxyz"
+
+
+def plot_samples():
+    """The first few samples, spread over families, that overview figures show."""
+    n = config["execution"]["plot_samples"]
+    by_family = {}
+    for sample in SAMPLES:
+        by_family.setdefault(family_of(sample), []).append(sample)
+    picked = []
+    while len(picked) < min(n, len(SAMPLES)):
+        for members in by_family.values():
+            if members and len(picked) < n:
+                picked.append(members.pop(0))
+    return picked
+
+
+def get_final_output():
+    """Targets of `rule all`: every stage's products and figures that this config enables."""
+    targets = [structure_path(s) for s in SAMPLES]
+    targets += ["results/figures/structures.png", "results/figures/structures.pdf"]
+    return targets
