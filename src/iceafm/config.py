@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import jsonschema
+import yaml
 
 
 def key_path(path: Iterable[object]) -> str:
@@ -20,10 +22,17 @@ def describe_validation_error(error: jsonschema.ValidationError, source: str = "
 
     ``source`` names where the config came from (e.g. ``config/config.yaml``).
     """
-    best = jsonschema.exceptions.best_match([error]) or error
+    best = error
     key = key_path(best.absolute_path)
     expected = best.schema.get("description") if isinstance(best.schema, dict) else None
     line = f"{source}: invalid key '{key}': {best.message}"
     if expected and best.validator not in ("additionalProperties", "required"):
         line += f" (expected: {' '.join(expected.split())})"
     return line
+
+
+def first_schema_error(config: dict, schema_path: str | Path) -> jsonschema.ValidationError | None:
+    """The most relevant violation of the YAML JSON-schema at ``schema_path``, or None."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    return jsonschema.exceptions.best_match(validator.iter_errors(config))

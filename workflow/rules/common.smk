@@ -1,11 +1,13 @@
 # Config access, sample ids and wildcard constraints shared by every stage.
 import glob
+import os
 
-import jsonschema
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from iceafm.config import describe_validation_error
+from iceafm.config import describe_validation_error, first_schema_error
+
+SCHEMA = "../schemas/config.schema.yaml"
 
 
 def _config_source():
@@ -14,9 +16,10 @@ def _config_source():
 
 
 try:
-    validate(config, "../schemas/config.schema.yaml")
-except WorkflowError as err:
-    cause = next((a for a in err.args if isinstance(a, jsonschema.ValidationError)), None)
+    validate(config, SCHEMA)
+except WorkflowError:
+    # Snakemake's message spans a dozen lines; name the key and the expectation in one.
+    cause = first_schema_error(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
     if cause is None:
         raise
     raise WorkflowError(describe_validation_error(cause, _config_source())) from None
