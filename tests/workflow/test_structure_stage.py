@@ -18,12 +18,12 @@ def campaign(tmp_path_factory):
     work = tmp_path_factory.mktemp("structures")
     (work / "mine").mkdir()
     config = tiny_config()
-    run_snakemake(work, "--until", "plot_structures", config=config)
+    run_snakemake(work, "all_structures", config=config)
     # The generated ice slab doubles as a user's own file (reversed atom order, plain .xyz).
     atoms = read(work / "results/structures/ice_basal-00000.extxyz")
     write(work / "mine" / "slab.extxyz", atoms[::-1])
     config["structures"]["families"]["import"] = {"glob": "mine/*.extxyz"}
-    proc = run_snakemake(work, "--until", "plot_structures", config=config)
+    proc = run_snakemake(work, "all_structures", config=config)
     return work, config, proc
 
 
@@ -31,12 +31,11 @@ def test_every_family_yields_valid_structures(campaign):
     work, config, _ = campaign
     families = config["structures"]["families"]
     for family, section in families.items():
-        count = len(list((work / "mine").glob("*.extxyz"))) if family == "import" else section["count"]
+        count = len(list((work / "mine").glob("*"))) if family == "import" else section["count"]
         for index in range(count):
             path = work / f"results/structures/{family}-{index:05d}.extxyz"
-            atoms = read_user_structure(path)  # validates: cell, complete waters, O-H lengths
-            assert atoms.info["family"] == family
-            assert atoms.cell.volume > 0
+            read_user_structure(path)  # validates: cell, complete waters, O-H lengths
+            assert read(path).info["family"] == family
 
 
 def test_adding_a_sample_reruns_only_the_new_one(campaign):
@@ -49,7 +48,7 @@ def test_adding_a_sample_reruns_only_the_new_one(campaign):
 def test_changing_a_family_reruns_that_family_only(campaign):
     work, config, _ = campaign
     config["structures"]["families"]["premelt"]["md_steps"] = 25
-    proc = run_snakemake(work, "-n", "--until", "plot_structures", config=config)
+    proc = run_snakemake(work, "-n", "all_structures", config=config)
     counts = job_counts(proc.stdout)
     assert counts["structure"] == config["structures"]["families"]["premelt"]["count"]
 
@@ -62,6 +61,6 @@ def test_a_broken_import_stops_with_the_file_named(campaign, tmp_path):
     del atoms[[2]]  # first water loses an H
     write(bad / "mine" / "broken.extxyz", atoms)
     config["structures"]["families"] = {"import": {"glob": "mine/*.extxyz"}}
-    proc = run_snakemake(bad, "--until", "structure", config=config, check=False)
+    proc = run_snakemake(bad, "all_structures", config=config, check=False)
     assert proc.returncode != 0
     assert "broken.extxyz" in proc.stdout and "StructureError" in proc.stdout

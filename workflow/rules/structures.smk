@@ -55,3 +55,11 @@ rule plot_structures:
         "../../envs/analysis.yaml"
     script:
         "../scripts/plot_structures.py"
+
+
+rule all_structures:
+    # Stage target: `snakemake all_structures` builds every structure and its figure.
+    input:
+        [structure_path(s) for s in SAMPLES],
+        rules.plot_structures.output,
+    default_target: False

@@ -1,0 +1,1 @@
+"""Figures of the campaign (matplotlib, Agg): one module per stage."""
