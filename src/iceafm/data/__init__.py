@@ -1,0 +1,1 @@
+"""Dataset assembly: structure-level splits, chunked HDF5 writer/reader, exclusion manifest."""

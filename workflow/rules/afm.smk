@@ -1,0 +1,97 @@
+# AFM stage: ppafm df stacks per sample, labels from the structures, AFM figures.
+
+
+def afm_inputs(wildcards):
+    """The structure, plus the DFT potential and summary only in Hartree mode."""
+    inputs = {"structure": structure_path(wildcards.sample)}
+    if config["afm"]["electrostatics"] == "hartree":
+        inputs["hartree"] = f"results/dft/{wildcards.sample}/hartree.cube"
+        inputs["dft_json"] = f"results/dft/{wildcards.sample}/dft.json"
+    return inputs
+
+
+def afm_targets():
+    """Products of the AFM stage for `rule all`: dataset splits, manifest and figures."""
+    return [
+        *expand("results/dataset/{split}.h5", split=("train", "val", "test")),
+        "results/dataset/manifest.json",
+        "results/figures/afm_stack.png",
+        "results/figures/afm_electrostatics.png",
+    ]
+
+
+rule afm:
+    input:
+        unpack(afm_inputs),
+    output:
+        "results/afm/{sample}.npz",
+    params:
+        afm=lookup(dpath="afm", within=config),
+    log:
+        "logs/afm/{sample}.log",
+    benchmark:
+        "logs/afm/{sample}.bench.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/afm.yaml"
+    script:
+        "../scripts/afm.py"
+
+
+rule labels:
+    input:
+        structure=lambda wildcards: structure_path(wildcards.sample),
+    output:
+        "results/labels/{sample}.npz",
+    params:
+        labels=lookup(dpath="labels", within=config),
+        scan=lookup(dpath="afm/scan", within=config),
+        views=lookup(dpath="afm/views", within=config),
+    log:
+        "logs/labels/{sample}.log",
+    benchmark:
+        "logs/labels/{sample}.bench.tsv"
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../../envs/afm.yaml"
+    script:
+        "../scripts/labels.py"
+
+
+rule plot_afm:
+    input:
+        structure=lambda wildcards: structure_path(plot_samples()[0]),
+        afm=lambda wildcards: f"results/afm/{plot_samples()[0]}.npz",
+        labels=lambda wildcards: f"results/labels/{plot_samples()[0]}.npz",
+        hartree=lambda wildcards: f"results/dft/{plot_samples()[0]}/hartree.cube",
+        dft_json=lambda wildcards: f"results/dft/{plot_samples()[0]}/dft.json",
+    output:
+        stack=report(
+            "results/figures/afm_stack.png",
+            caption="../report/afm_stack.rst",
+            category="3. AFM",
+        ),
+        stack_pdf="results/figures/afm_stack.pdf",
+        electrostatics=report(
+            "results/figures/afm_electrostatics.png",
+            caption="../report/afm_electrostatics.rst",
+            category="3. AFM",
+        ),
+        electrostatics_pdf="results/figures/afm_electrostatics.pdf",
+    params:
+        afm=lookup(dpath="afm", within=config),
+        sample=lambda wildcards: plot_samples()[0],
+    log:
+        "logs/plot_afm/plot_afm.log",
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/afm.yaml"
+    script:
+        "../scripts/plot_afm.py"
