@@ -1,0 +1,82 @@
+"""Cost plan: job counts and core/GPU-hours from a real Snakemake dry run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from iceafm.plan import (
+    PlanError,
+    estimate,
+    format_plan,
+    parse_dry_run,
+    read_benchmarks,
+)
+
+SNAKEFILE = """
+
+rule all:
+    input: expand("dft/{s}.txt", s=range(3)), "model.pt"
+
+rule dft:
+    output: "dft/{s}.txt"
+    resources: mpi="srun", tasks=4, cpus_per_task=1, runtime=30
+    shell: "touch {output}"
+
+rule train:
+    input: expand("dft/{s}.txt", s=range(3))
+    output: "model.pt"
+    resources: gpu=2, cpus_per_gpu=8, runtime=120
+    shell: "touch {output}"
+"""
+
+
+@pytest.fixture(scope="module")
+def dry_run_text(tmp_path_factory: pytest.TempPathFactory) -> str:
+    work = tmp_path_factory.mktemp("plan")
+    (work / "Snakefile").write_text(SNAKEFILE)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--forceall", "-d", str(work)],
+        cwd=work, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return proc.stdout + proc.stderr
+
+
+def test_dry_run_jobs_carry_cores_and_gpus(dry_run_text: str) -> None:
+    jobs = parse_dry_run(dry_run_text)
+    assert sorted(j.rule for j in jobs) == ["dft", "dft", "dft", "train"]
+    dft = next(j for j in jobs if j.rule == "dft")
+    train = next(j for j in jobs if j.rule == "train")
+    assert (dft.cores, dft.gpus, dft.runtime_min) == (4, 0, 30)
+    assert (train.cores, train.gpus, train.runtime_min) == (16, 2, 120)
+
+
+def test_benchmarks_win_over_requested_runtime(dry_run_text: str, tmp_path: Path) -> None:
+    bench = tmp_path / "logs" / "dft"
+    bench.mkdir(parents=True)
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    for i, seconds in enumerate((3000.0, 4200.0)):
+        (bench / f"s{i}.bench.tsv").write_text(
+            header + f"{seconds}\t0:50:00\t1\t1\t1\t1\t0\t0\t1\t1\n"
+        )
+    measured = read_benchmarks(tmp_path)
+    assert measured == {"dft": 3600.0}
+    per_rule, per_stage, sources = estimate(parse_dry_run(dry_run_text), measured)
+    assert per_rule == {"dft": 3, "train": 1}
+    assert sources == {"dft": "benchmark", "train": "requested"}
+    # 3 jobs x 4 cores x 1 h; train: 2 GPUs x 2 h (requested), 16 cores x 2 h
+    assert per_stage["dft"].core_hours == pytest.approx(12.0)
+    assert per_stage["train"].gpu_hours == pytest.approx(4.0)
+    assert per_stage["train"].core_hours == pytest.approx(32.0)
+    assert "total" in format_plan(per_rule, per_stage, sources)
+
+
+def test_bad_benchmark_file_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "logs" / "afm" / "x.bench.tsv"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("wall\n1\n")
+    with pytest.raises(PlanError, match="x.bench.tsv"):
+        read_benchmarks(tmp_path)
