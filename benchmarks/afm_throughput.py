@@ -2,8 +2,9 @@
 pipeline (force fields recomputed for every stack), same structure, same stacks, same run.
 
 Writes ``benchmarks/results/afm_throughput.json``. Run: ``OMP_NUM_THREADS=1 .venv/bin/python
-benchmarks/afm_throughput.py`` (about 1 min on one core). No GPU here, so OpenCL stacks/s is
-not measured.
+benchmarks/afm_throughput.py`` (about 1 min on one core). When pyopencl and an OpenCL device are
+present it also times our stage with the OpenCL engine (``opencl_cpu_stacks_per_s`` on PoCL, or
+``opencl_gpu_stacks_per_s`` when the device is a GPU: that needs a GPU node).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from ase.io import write
 from ppafm import HighLevel
 from ppafm import common as ppu
 
+from iceafm.afm.errors import OpenClUnavailableError
 from iceafm.afm.forcefield import build_force_field, slab_z_range, water_point_charges
 from iceafm.afm.params import AfmSettings, CantileverParams, ScanParams, TipParams, ViewParams
-from iceafm.afm.scan import apex_heights_a, simulate_stacks
+from iceafm.afm.scan import apex_heights_a, relax_fz, simulate_stacks
 from iceafm.afm.views import View, make_views
 from iceafm.structures.bilayer_metal import generate_bilayer_metal
 
@@ -55,12 +57,12 @@ def demo_structure():
     return atoms
 
 
-def ours(atoms, settings: AfmSettings, views: list[View]) -> np.ndarray:
-    """Our stage: one force field, every view and tip relaxed on it."""
+def ours(atoms, settings: AfmSettings, views: list[View], relax=relax_fz) -> np.ndarray:
+    """Our stage: one force field, every view and tip relaxed on it (``relax``: the engine)."""
     z_top = float(atoms.positions[:, 2].max())
     z_range = slab_z_range(z_top, settings.scan.heights_a, settings.cantilever.amplitude_a)
     ff = build_force_field(atoms, "point_charges", "dz2", 0.71, z_range, settings.ff_step_a)
-    df = simulate_stacks(ff, z_top, views, TIPS, settings.cantilever, settings.scan)
+    df = simulate_stacks(ff, z_top, views, TIPS, settings.cantilever, settings.scan, relax)
     return df.transpose(1, 0, 2, 3, 4).reshape(-1, *df.shape[2:])  # [view * tip, h, y, x]
 
 
@@ -118,6 +120,34 @@ def baseline_stack(atoms, settings: AfmSettings, view: View, tip: TipParams, wor
     return df.transpose(2, 1, 0)  # [x, y, h] -> [h, y, x]
 
 
+def opencl_timing(atoms, settings: AfmSettings, views: list[View], cpu_df: np.ndarray) -> dict:
+    """Our stage with the OpenCL engine: stacks/s and max |df - cpu df| / range per stack."""
+    record = {"opencl_cpu_stacks_per_s": None, "opencl_gpu_stacks_per_s": None}
+    try:
+        import pyopencl as cl
+
+        from iceafm.afm.opencl import opencl_device, relax_fz_opencl
+
+        device = opencl_device()  # context and kernel build are one-off costs, not timed
+    except (ImportError, OpenClUnavailableError) as err:
+        return {**record, "opencl_note": f"not measured: {err}"}
+    t0 = time.perf_counter()
+    with quiet_stdout():
+        df = ours(atoms, settings, views, relax_fz_opencl)
+    seconds = time.perf_counter() - t0
+    on_gpu = bool(device.context.devices[0].type & cl.device_type.GPU)
+    diff = np.abs(df - cpu_df).max(axis=(1, 2, 3)) / np.ptp(cpu_df, axis=(1, 2, 3))
+    key = "opencl_gpu_stacks_per_s" if on_gpu else "opencl_cpu_stacks_per_s"
+    note = "" if on_gpu else "; GPU stacks/s needs a GPU node"
+    return {
+        **record,
+        key: round(len(df) / seconds, 4),
+        "opencl_device": device.name,
+        "opencl_max_rel_diff_vs_cpu": [round(float(d), 4) for d in diff],
+        "opencl_note": f"force field on the CPU, relaxation on {device.name}{note}",
+    }
+
+
 def main() -> None:
     atoms = demo_structure()
     settings = AfmSettings(
@@ -134,6 +164,7 @@ def main() -> None:
         ours_df = ours(atoms, settings, views)
         t_ours = time.perf_counter() - t0
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    opencl = opencl_timing(atoms, settings, views, ours_df)
 
     base_df = []
     with tempfile.TemporaryDirectory() as tmp, quiet_stdout():
@@ -153,7 +184,7 @@ def main() -> None:
     # with the sample): report how far apart the images are, relative to the image range.
     diff = np.abs(ours_df - base_df).max(axis=(1, 2, 3)) / np.ptp(base_df, axis=(1, 2, 3))
     record = {
-        **machine_info(("ppafm", "numpy", "ase")),
+        **machine_info(("ppafm", "numpy", "ase", "pyopencl")),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "structure": f"{atoms.get_chemical_formula()} ({len(atoms)} atoms), bilayer on Cu(111)",
         "electrostatics": "point_charges",
@@ -169,8 +200,7 @@ def main() -> None:
         "ratio": round(t_base / t_ours, 2),
         "peak_rss_mb": round(peak_rss_mb, 1),
         "max_rel_diff_vs_baseline": [round(float(d), 4) for d in diff],
-        "opencl_gpu_stacks_per_s": None,
-        "opencl_note": "not measured: no GPU on this machine; the OpenCL engine is not enabled",
+        **opencl,
     }
     path = write_result("afm_throughput", record)
     print(

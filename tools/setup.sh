@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libxc-dev libopenblas-dev liblapack-dev libfftw3-dev           # GPAW build
   libopenmpi-dev openmpi-bin libscalapack-openmpi-dev            # MPI DFT
   slurmctld slurmd slurm-client munge                             # tests/slurm: real single-node cluster
+  pocl-opencl-icd ocl-icd-libopencl1 ocl-icd-opencl-dev           # afm.engine: opencl on CPUs (PoCL)
 )
 
 SUDO=""
@@ -40,7 +41,7 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # torch first, alone, so that the local CPU wheel is taken (torch==2.13.0).
   .venv/bin/python -m pip install -q torch==2.13.0
-  GPAW_CONFIG="$ROOT/tools/gpaw_siteconfig.py" .venv/bin/python -m pip install -q -e ".[dft,test]"
+  GPAW_CONFIG="$ROOT/tools/gpaw_siteconfig.py" .venv/bin/python -m pip install -q -e ".[dft,opencl,test]"
   echo "$WANT" > "$STAMP"
 fi
 

@@ -15,3 +15,7 @@ class CubeError(AfmError):
 
 class StructureError(AfmError):
     """A structure cannot be scanned (e.g. its cell's c vector is not along z)."""
+
+
+class OpenClUnavailableError(AfmError):
+    """The OpenCL engine was asked for but pyopencl or an OpenCL device is missing."""

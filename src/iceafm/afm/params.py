@@ -12,7 +12,8 @@ from iceafm.afm.errors import AfmConfigError
 #: Tip multipoles ppafm supports for both point-charge and Hartree electrostatics.
 TIP_MULTIPOLES = ("s", "pz", "dz2")
 ELECTROSTATICS_MODES = ("hartree", "point_charges", "none")
-ENGINES = ("cpu",)
+#: ``opencl`` relaxes on an OpenCL device (:mod:`iceafm.afm.opencl`); same force field and images.
+ENGINES = ("cpu", "opencl")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from ppafm import common as ppu
@@ -80,12 +80,15 @@ def simulate_stacks(
     tips: Sequence[TipParams],
     cantilever: CantileverParams,
     scan: ScanParams,
+    relax: Callable[[np.ndarray, np.ndarray, TipParams, np.ndarray], np.ndarray] = relax_fz,
 ) -> np.ndarray:
     """df stacks (Hz) for every tip and view on one force field, [n_tips, n_views, n_h, ny, nx].
 
     ``z_top_a``: z of the topmost atom (A); heights are ``scan.heights_a`` above it (PP at the
     oscillation's lower turning point). All tips must share the force field's multipole: only
     charge, stiffness and probe length vary, which costs a relaxation, not a force field.
+    ``relax``: the engine's relaxation, :func:`relax_fz` (CPU) or
+    :func:`iceafm.afm.opencl.relax_fz_opencl`.
     """
     ny, nx = scan.shape
     out = np.empty((len(tips), len(views), scan.n_heights, ny, nx), dtype=np.float32)
@@ -93,7 +96,7 @@ def simulate_stacks(
         if ff.multipole is not None and tip.multipole != ff.multipole:
             raise ValueError(f"tip multipole {tip.multipole!r} != force field's {ff.multipole!r}")
         apex = tip_positions(views, scan, z_top_a + apex_heights_a(scan, tip, cantilever))
-        fz = relax_fz(ff.total(tip.charge_e), ff.lvec, tip, apex)
+        fz = relax(ff.total(tip.charge_e), ff.lvec, tip, apex)
         df = fz_to_df(fz, scan.height_step_a, cantilever)
         out[i] = df.reshape(len(views), ny, nx, scan.n_heights).transpose(0, 3, 1, 2)
     return out

@@ -24,7 +24,7 @@ from iceafm.afm.cube import read_hartree_cube
 from iceafm.afm.errors import AfmError
 from iceafm.afm.forcefield import build_force_field, slab_z_range
 from iceafm.afm.params import AfmSettings
-from iceafm.afm.scan import simulate_stacks
+from iceafm.afm.scan import relax_fz, simulate_stacks
 from iceafm.afm.views import View, make_views
 from iceafm.io.atomic import atomic_path
 
@@ -72,7 +72,14 @@ def simulate_structure(
     )
     cell = np.asarray(atoms.cell, dtype=float)
     views = make_views(cell, settings.views, seed)
-    df = simulate_stacks(ff, z_top, views, [settings.tip], settings.cantilever, settings.scan)
+    relax = relax_fz
+    if settings.engine == "opencl":
+        from iceafm.afm.opencl import relax_fz_opencl  # pyopencl is an optional extra
+
+        relax = relax_fz_opencl
+    df = simulate_stacks(
+        ff, z_top, views, [settings.tip], settings.cantilever, settings.scan, relax
+    )
     return AfmStack(df[0], views, z_top, cell)
 
 
