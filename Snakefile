@@ -25,6 +25,9 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/structures.smk"
+include: "workflow/rules/dft.smk"
+include: "workflow/rules/afm.smk"
+include: "workflow/rules/dataset.smk"
 
 
 rule all:

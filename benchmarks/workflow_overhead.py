@@ -54,12 +54,11 @@ def timed_dry_run(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
 
 def trivial_snakefile(per_rule: dict[str, int]) -> str:
     """A chain of trivial rules with the same job count per rule as the campaign."""
+    per_rule = {rule: count for rule, count in per_rule.items() if rule != "total"}
     n = max(per_rule.values())
     lines = [f"IDS = [f'{{i:05d}}' for i in range({n})]", "rule all:", "    input: 'done.txt'"]
     previous = None
     for rule, count in per_rule.items():
-        if rule == "total":
-            continue
         src = f"'{previous}/{{i}}.txt'" if previous else "[]"
         if count > 1:
             lines += [f"rule {rule}:", f"    input: {src}", f"    output: '{rule}/{{i}}.txt'",
@@ -77,7 +76,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "config.yaml").write_text(yaml.safe_dump(scaled_paper_config(args.structures)))
-        ours = [sys.executable, "-m", "snakemake", "-n", "--quiet", "progress",
+        ours = [sys.executable, "-m", "snakemake", "-n", "--quiet", "all",
                 "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
                 "--configfile", str(work / "config.yaml"), "--cores", "2"]
         seconds, rss_mb, text = timed_dry_run(ours, REPO)
@@ -85,7 +84,7 @@ def main() -> None:
         base = work / "baseline"
         base.mkdir()
         (base / "Snakefile").write_text(trivial_snakefile(stats))
-        base_cmd = [sys.executable, "-m", "snakemake", "-n", "--quiet", "progress",
+        base_cmd = [sys.executable, "-m", "snakemake", "-n", "--quiet", "all",
                     "--cores", "2"]
         base_seconds, base_rss_mb, base_text = timed_dry_run(base_cmd, base)
     record = {

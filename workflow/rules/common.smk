@@ -89,4 +89,8 @@ def get_final_output():
     """Targets of `rule all`: every stage's products and figures that this config enables."""
     targets = [structure_path(s) for s in SAMPLES]
     targets += ["results/figures/structures.png", "results/figures/structures.pdf"]
+    if config["afm"]["electrostatics"] == "hartree":
+        targets += [f"results/dft/{s}/dft.json" for s in SAMPLES]
+    targets += ["results/figures/dft.png", "results/figures/dft.pdf"]
+    targets += afm_targets()
     return targets

@@ -1,0 +1,246 @@
+"""One GPAW calculation: SCF with restart checkpoints, cube export, ``dft.json`` record.
+
+Run under MPI with ``mpiexec -n N gpaw python -m iceafm.dft ...`` (see ``__main__``). Rank 0
+writes every file, each atomically. Exit codes of :func:`run_dft`: 0 when the outputs are
+complete (converged, or failure recorded on the last attempt), :data:`EXIT_RETRY` when the SCF
+did not converge and Snakemake should retry with the next attempt's more robust settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import ase.io
+import numpy as np
+from ase import Atoms
+from ase.units import Bohr, Hartree
+
+from iceafm.dft.cube import write_cube_atomic, write_failed_marker
+from iceafm.dft.errors import DftConfigError
+from iceafm.dft.record import job_context, structure_sha256, write_record
+from iceafm.dft.settings import (
+    attempt_settings,
+    gpaw_parameters,
+    max_attempts,
+    prepare_cell,
+    settings_key,
+)
+from iceafm.io.atomic import write_text_atomic
+
+EXIT_RETRY = 3
+
+
+def _read_structure(path: Path) -> Atoms:
+    try:
+        return ase.io.read(path, format="extxyz")
+    except Exception as err:  # ASE raises many kinds for a bad file
+        raise DftConfigError(f"{path}: not a readable extxyz structure ({err})") from err
+
+
+def export_fields(calc: Any, grid_refinement: int) -> tuple[np.ndarray, np.ndarray]:
+    """Potential phi (Hartree a.u., positive near nuclei) and all-electron density
+    (electrons/Bohr^3), both of shape (nx, ny, nz) on the same grid (all ranks get them).
+
+    GPAW's electrostatic potential is the potential energy of an electron (eV) on the fine
+    grid (spacing h/2); ppafm wants phi itself, hence the sign change. With
+    ``grid_refinement`` 1 the fine grid is subsampled onto the coarse grid: every second fine
+    point *is* a coarse point, so no interpolation is involved.
+    """
+    electron_potential_ev = calc.get_electrostatic_potential()
+    phi_ha = -electron_potential_ev / Hartree
+    if grid_refinement == 1:
+        phi_ha = phi_ha[::2, ::2, ::2]
+    density = calc.get_all_electron_density(gridrefinement=grid_refinement) * Bohr**3
+    if phi_ha.shape != density.shape:
+        raise RuntimeError(
+            f"potential grid {phi_ha.shape} != density grid {density.shape} "
+            f"(grid_refinement {grid_refinement})"
+        )
+    return phi_ha, density
+
+
+class _Checkpoint:
+    """Restart file ``<scratch>/<key>.gpw`` (+ ``.json`` with the iterations it holds)."""
+
+    def __init__(self, scratch_dir: Path, key: str, world: Any):
+        self.gpw = scratch_dir / f"{key[:24]}.gpw"
+        self.meta = self.gpw.with_suffix(".json")
+        self.world = world
+        self.scratch_dir = scratch_dir
+
+    def iterations(self) -> int:
+        """SCF iterations stored in a valid checkpoint; 0 when there is none."""
+        if not (self.gpw.is_file() and self.meta.is_file()):
+            return 0
+        try:
+            return int(json.loads(self.meta.read_text())["iterations"])
+        except (ValueError, KeyError):
+            return 0
+
+    def drop_stale(self) -> None:
+        """Remove restart files of other settings/structures (rank 0)."""
+        if self.world.rank == 0 and self.scratch_dir.is_dir():
+            for path in self.scratch_dir.iterdir():
+                if path.stem != self.gpw.stem:
+                    path.unlink()
+        self.world.barrier()
+
+    def save(self, calc: Any, iterations: int) -> None:
+        """Write the full state (wave functions included), atomically (collective)."""
+        partial = self.gpw.with_name(self.gpw.name + ".part")
+        if self.world.rank == 0:
+            self.scratch_dir.mkdir(parents=True, exist_ok=True)
+        self.world.barrier()
+        calc.write(str(partial), mode="all")
+        if self.world.rank == 0:
+            os.replace(partial, self.gpw)
+            write_text_atomic(self.meta, json.dumps({"iterations": iterations}) + "\n")
+        self.world.barrier()
+
+    def remove(self) -> None:
+        if self.world.rank == 0:
+            self.gpw.unlink(missing_ok=True)
+            self.meta.unlink(missing_ok=True)
+        self.world.barrier()
+
+
+def run_dft(
+    structure_path: str | os.PathLike,
+    hartree_path: str | os.PathLike,
+    density_path: str | os.PathLike,
+    record_path: str | os.PathLike,
+    log: IO[str] | None,
+    dft_config: dict[str, Any],
+    attempt: int,
+    scratch_dir: str | os.PathLike,
+) -> int:
+    """Run GPAW for one structure with the settings of ``attempt`` and write the outputs.
+
+    ``log`` receives GPAW's text output (one line per SCF iteration) on rank 0. Restart files
+    live in ``scratch_dir`` (never an output): a rerun with the same structure and settings
+    continues from the last checkpoint; they are removed once the outputs are written.
+    Returns 0 or :data:`EXIT_RETRY` (see module docstring).
+    """
+    from gpaw import GPAW, KohnShamConvergenceError
+    from gpaw import __version__ as gpaw_version
+    from gpaw.mpi import world
+
+    structure_path = Path(structure_path)
+    start_s = time.perf_counter()
+    atoms = _read_structure(structure_path)
+    structure_hash = structure_sha256(structure_path)
+    settings = attempt_settings(dft_config, attempt)
+    n_attempts = max_attempts(dft_config)
+    prepared, shift_a = prepare_cell(atoms, float(settings["vacuum_a"]))
+    parameters = gpaw_parameters(settings, prepared)
+    checkpoint = _Checkpoint(Path(scratch_dir), settings_key(settings, structure_hash), world)
+    checkpoint.drop_stale()
+    done_iterations = checkpoint.iterations()
+
+    def note(text: str) -> None:
+        if log is not None and world.rank == 0:
+            log.write(f"# iceafm.dft: {text}\n")
+            log.flush()
+
+    note(f"attempt {attempt}/{n_attempts}, {world.size} rank(s), structure {structure_path}")
+    if done_iterations:
+        note(f"restarting from {checkpoint.gpw} ({done_iterations} SCF iterations done)")
+        calc = GPAW(str(checkpoint.gpw), txt=log)
+        prepared = calc.get_atoms()
+    else:
+        calc = GPAW(**parameters, txt=log)
+    restarted_from = done_iterations
+    iterations = done_iterations
+    reason = ""
+    every = int(settings["checkpoint_every"])
+    try:
+        for ctx in calc.iconverge(prepared):
+            iterations = restarted_from + ctx.niter
+            if every and ctx.niter % every == 0:
+                checkpoint.save(calc, iterations)
+        converged = True
+    except KohnShamConvergenceError:
+        converged = False
+        reason = (
+            f"SCF not converged in {settings['maxiter']} iterations (attempt {attempt}/"
+            f"{n_attempts}, mixer beta {settings['mixer']['beta']:.4g}, smearing "
+            f"{settings['smearing_ev']:.4g} eV)"
+        )
+
+    record: dict[str, Any] = {
+        "structure": str(structure_path),
+        "structure_sha256": structure_hash,
+        "attempt": attempt,
+        "max_attempts": n_attempts,
+        "settings": settings,
+        "gpaw_parameters": parameters,
+        "gpaw_version": gpaw_version,
+        "ranks": world.size,
+        "scf_iterations": iterations,
+        "restarted_from_iterations": restarted_from,
+        "converged": converged,
+        **job_context(),
+    }
+    if not converged:
+        note(reason)
+        checkpoint.remove()
+        if attempt < n_attempts:
+            note(f"exit {EXIT_RETRY}: Snakemake retries with attempt {attempt + 1}")
+            return EXIT_RETRY
+        wall_s = time.perf_counter() - start_s
+        record.update(
+            status="failed",
+            reason=reason,
+            energy_ev=None,
+            wall_seconds=wall_s,
+            core_seconds=wall_s * world.size,
+        )
+        if world.rank == 0:
+            write_failed_marker(hartree_path, reason)
+            write_failed_marker(density_path, reason)
+            write_record(record_path, record)
+        world.barrier()
+        return 0
+
+    energy_ev = float(calc.get_potential_energy(prepared))
+    dipole_ea = calc.get_dipole_moment(prepared)
+    phi_ha, density = export_fields(calc, int(settings["grid_refinement"]))
+    wall_s = time.perf_counter() - start_s
+    record.update(
+        status="converged",
+        reason="",
+        energy_ev=energy_ev,
+        dipole_moment_e_a=[float(x) for x in dipole_ea],
+        grid_shape=list(phi_ha.shape),
+        grid_spacing_a=(prepared.cell.lengths() / np.asarray(phi_ha.shape)).tolist(),
+        vacuum_shift_a=shift_a.tolist(),
+        wall_seconds=wall_s,
+        core_seconds=wall_s * world.size,
+    )
+    if world.rank == 0:
+        cube_atoms = prepared.copy()
+        cube_atoms.positions -= shift_a
+        origin_a = -shift_a
+        write_cube_atomic(
+            hartree_path,
+            cube_atoms,
+            phi_ha,
+            origin_a,
+            "iceafm electrostatic potential phi (Hartree a.u.), GPAW",
+        )
+        write_cube_atomic(
+            density_path,
+            cube_atoms,
+            density,
+            origin_a,
+            "iceafm all-electron density (electrons/Bohr^3), GPAW",
+        )
+        write_record(record_path, record)
+    world.barrier()
+    checkpoint.remove()
+    note(f"converged in {iterations} SCF iterations, {wall_s:.1f} s")
+    return 0

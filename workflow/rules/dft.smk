@@ -1,0 +1,76 @@
+# DFT stage: one GPAW calculation per structure (MPI, retried with more robust SCF settings).
+import json
+
+
+def dft_settings_json():
+    """The `dft` section minus `resources` and `plot`, which do not shape the DFT result."""
+    shaping = {k: v for k, v in config["dft"].items() if k not in ("resources", "plot")}
+    return json.dumps(shaping, sort_keys=True)
+
+
+def dft_plot_inputs(wildcards):
+    """Potential, density and record of each overview sample, in that order per sample."""
+    names = ("hartree.cube", "density.cube", "dft.json")
+    return [f"results/dft/{s}/{name}" for s in plot_samples() for name in names]
+
+
+rule dft:
+    input:
+        structure="results/structures/{sample}.extxyz",
+    output:
+        multiext(
+            "results/dft/{sample}/",
+            hartree="hartree.cube",
+            density="density.cube",
+            record="dft.json",
+        ),
+    params:
+        settings=dft_settings_json(),
+    log:
+        "logs/dft/{sample}.log",
+    # No benchmark: Snakemake refuses it on cached rules. dft.json holds wall/core seconds and
+    # the GPAW log its peak memory ("Max RSS").
+    cache: True
+    retries: config["dft"]["retries"]
+    resources:
+        mpi="mpiexec",
+        tasks=config["dft"]["resources"]["ranks"],
+        mem_mb=lambda wildcards, attempt: (
+            config["dft"]["resources"]["mem_mb_per_rank"]
+            * config["dft"]["resources"]["ranks"]
+            * attempt
+        ),
+        runtime=lambda wildcards, attempt: config["dft"]["resources"]["runtime_min"] * attempt,
+        attempt=lambda wildcards, attempt: attempt,
+    conda:
+        "../../envs/dft.yaml"
+    shell:
+        "if [ $(id -u) -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi; "
+        "OMP_NUM_THREADS=1 OMPI_MCA_rmaps_base_oversubscribe=1 {resources.mpi} -n {resources.tasks} "
+        "gpaw python -m iceafm.dft --structure {input.structure:q} --hartree {output.hartree:q} "
+        "--density {output.density:q} --record {output.record:q} --log {log:q} "
+        "--settings {params.settings:q} --attempt {resources.attempt} "
+        "--scratch scratch/dft/{wildcards.sample} >> {log:q} 2>&1"
+
+
+rule plot_dft:
+    input:
+        dft_plot_inputs,
+    output:
+        png=report(
+            "results/figures/dft.png",
+            caption="../report/dft.rst",
+            category="2. DFT",
+        ),
+        pdf="results/figures/dft.pdf",
+    params:
+        plot=config["dft"]["plot"],
+    log:
+        "logs/plot_dft/plot_dft.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/plot_dft.py"
