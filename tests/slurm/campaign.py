@@ -19,12 +19,16 @@ TARGETS = [
 
 
 def write_campaign_config(workdir: Path) -> Path:
-    """The CI config (.test/config/config.yaml) cut to two structures (no metal slab, whose
-    DFT takes minutes); written to ``workdir/config.yaml``."""
+    """The CI config (.test/config/config.yaml) cut to two structures (no metal slab), with AFM
+    on the DFT Hartree potential so that the dataset needs both DFT jobs; written to
+    ``workdir/config.yaml``."""
     config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
     families = config["structures"]["families"]
     for family in families:
         families[family]["count"] = 1 if family in ("ice_basal", "premelt") else 0
+    config.setdefault("afm", {})["electrostatics"] = "hartree"
+    # An MPI job: the SLURM plugin refuses mpi jobs with fewer than 2 tasks.
+    config.setdefault("dft", {}).setdefault("resources", {})["ranks"] = 2
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
