@@ -14,6 +14,7 @@ Command line (for debugging by hand)::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -22,7 +23,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 SLURM_BINARIES = ("slurmctld", "slurmd", "munged", "srun", "sbatch", "squeue", "scancel", "sinfo")
@@ -233,6 +236,37 @@ class SlurmCluster:
     def cancel(self, job_id: str) -> None:
         """scancel one job, as a user or an admin would mid-run."""
         subprocess.run(["scancel", job_id], env=self.env(), check=True)
+
+    @contextlib.contextmanager
+    def cancelling_first_running(
+        self, comment_prefix: str, delay_s: float, timeout_s: float = 300.0
+    ) -> Iterator[list[str]]:
+        """While the block runs, scancel the first new job whose comment (Snakemake's
+        ``rule_<name>_wildcards_...``) starts with ``comment_prefix``, ``delay_s`` after it
+        is seen RUNNING (a kill mid-run). Yields the list that receives the cancelled job id."""
+        known = set(self.job_records())
+        cancelled: list[str] = []
+        done = threading.Event()
+
+        def watch() -> None:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline and not done.is_set():
+                for job_id, record in self.job_records().items():
+                    new = job_id not in known and record["comment"].startswith(comment_prefix)
+                    if new and record["state"] == "RUNNING":
+                        time.sleep(delay_s)
+                        self.cancel(job_id)
+                        cancelled.append(job_id)
+                        return
+                time.sleep(1)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            yield cancelled
+        finally:
+            done.set()
+            watcher.join()
 
     # ------------------------------------------------------------ internals
     def _start_munged(self) -> None:

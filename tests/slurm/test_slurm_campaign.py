@@ -8,8 +8,6 @@ a DFT job killed by ``scancel`` mid-run is retried and the campaign completes wi
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 
 import h5py
@@ -18,39 +16,15 @@ from campaign import TARGETS, run_campaign, submission_counts
 from cluster import SlurmCluster
 
 
-def _cancel_first_dft_job(
-    cluster: SlurmCluster, known: set[str], cancelled: list[str], done: threading.Event
-) -> None:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not done.is_set():
-        for job_id, record in cluster.job_records().items():
-            if (
-                job_id not in known
-                and record["comment"].startswith("rule_dft_")
-                and record["state"] == "RUNNING"
-            ):
-                time.sleep(5)  # GPAW is mid-SCF: a kill mid-run
-                cluster.cancel(job_id)
-                cancelled.append(job_id)
-                return
-        time.sleep(1)
-
-
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_tiny_campaign_runs_through_slurm_and_survives_a_cancelled_dft_job(
     slurm_cluster: SlurmCluster, tmp_path: Path
 ) -> None:
     known = set(slurm_cluster.job_records())
-    cancelled: list[str] = []
-    done = threading.Event()
-    killer = threading.Thread(
-        target=_cancel_first_dft_job, args=(slurm_cluster, known, cancelled, done)
-    )
-    killer.start()
-    proc = run_campaign(slurm_cluster, tmp_path)
-    done.set()
-    killer.join()
+    # delay: GPAW is mid-SCF, so that this is a kill mid-run
+    with slurm_cluster.cancelling_first_running("rule_dft_", delay_s=5) as cancelled:
+        proc = run_campaign(slurm_cluster, tmp_path)
     assert proc.returncode == 0, proc.stderr[-5000:]
     assert len(cancelled) == 1, "no DFT job was seen running"
 

@@ -7,8 +7,6 @@ and the workflow still completes with nothing lost.
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -29,20 +27,6 @@ rule record:
 """
 
 
-def _cancel_first_running_victim(
-    cluster: SlurmCluster, cancelled: list[str], done: threading.Event
-) -> None:
-    deadline = time.monotonic() + 150
-    while time.monotonic() < deadline and not done.is_set():
-        for job_id, record in cluster.job_records().items():
-            if record["comment"] == "rule_record_wildcards_victim" and record["state"] == "RUNNING":
-                time.sleep(2)  # let the job step start: this is a kill mid-run
-                cluster.cancel(job_id)
-                cancelled.append(job_id)
-                return
-        time.sleep(1)
-
-
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_jobs_run_through_slurm_and_a_cancelled_job_is_retried(
@@ -50,17 +34,13 @@ def test_jobs_run_through_slurm_and_a_cancelled_job_is_retried(
 ) -> None:
     (tmp_path / "Snakefile").write_text(SNAKEFILE)
     known_before = set(slurm_cluster.job_records())
-    cancelled: list[str] = []
-    done = threading.Event()
-    killer = threading.Thread(
-        target=_cancel_first_running_victim, args=(slurm_cluster, cancelled, done)
-    )
-    killer.start()
-    proc = slurm_cluster.snakemake(
-        ["-s", str(tmp_path / "Snakefile"), "--directory", str(tmp_path)], timeout_s=240
-    )
-    done.set()
-    killer.join()
+    # delay: let the job step start, so that this is a kill mid-run
+    with slurm_cluster.cancelling_first_running(
+        "rule_record_wildcards_victim", delay_s=2, timeout_s=150
+    ) as cancelled:
+        proc = slurm_cluster.snakemake(
+            ["-s", str(tmp_path / "Snakefile"), "--directory", str(tmp_path)], timeout_s=240
+        )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert len(cancelled) == 1, "the victim job was never seen running"
 

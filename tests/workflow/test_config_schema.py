@@ -59,7 +59,7 @@ def test_every_schema_key_has_a_default_and_is_documented():
 
     for dotted, sub, required in walk(schema, ""):
         leaf = dotted.split(".")[-1]
-        documented = (f"`{leaf}`", f"## {leaf}\n", f".{leaf}`")
+        documented = (f"`{leaf}`", f"## {leaf}\n", f".{leaf}`", f"`{leaf}.")
         assert any(d in readme for d in documented), f"config/README.md lacks `{leaf}` ({dotted})"
         if not required and dotted != "structures.families.import.glob":
             assert "default" in sub, f"schema key {dotted} has no default"

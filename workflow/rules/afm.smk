@@ -1,25 +1,6 @@
 # AFM stage: ppafm df stacks per sample, labels from the structures, AFM figures.
 
 
-def afm_inputs(wildcards):
-    """The structure, plus the DFT potential and summary only in Hartree mode."""
-    inputs = {"structure": structure_path(wildcards.sample)}
-    if config["afm"]["electrostatics"] == "hartree":
-        inputs["hartree"] = f"results/dft/{wildcards.sample}/hartree.cube"
-        inputs["dft_json"] = f"results/dft/{wildcards.sample}/dft.json"
-    return inputs
-
-
-def afm_targets():
-    """Products of the AFM stage for `rule all`: dataset splits, manifest and figures."""
-    return [
-        *expand("results/dataset/{split}.h5", split=("train", "val", "test")),
-        "results/dataset/manifest.json",
-        "results/figures/afm_stack.png",
-        "results/figures/afm_electrostatics.png",
-    ]
-
-
 rule afm:
     input:
         unpack(afm_inputs),

@@ -1,5 +1,6 @@
 # Config access, sample ids and wildcard constraints shared by every stage.
 import glob
+import json
 import os
 
 from snakemake.exceptions import WorkflowError
@@ -86,7 +87,7 @@ def plot_samples():
 
 
 def get_final_output():
-    """Targets of `rule all`: every stage's products and figures that this config enables."""
+    """Targets of the default rule: every stage's products and figures that this config enables."""
     targets = [structure_path(s) for s in SAMPLES]
     targets += ["results/figures/structures.png", "results/figures/structures.pdf"]
     if config["afm"]["electrostatics"] == "hartree":
@@ -94,3 +95,48 @@ def get_final_output():
     targets += ["results/figures/dft.png", "results/figures/dft.pdf"]
     targets += afm_targets()
     return targets
+
+# ---- structures stage: input functions and derived params
+def structure_source(wildcards):
+    """The user's file for an `import` sample; generated families have no input."""
+    if wildcards.family == "import":
+        return {"source": import_files()[int(wildcards.index)]}
+    return {}
+
+
+def generator_params(wildcards):
+    """The family section minus `count` (adding samples must not rerun existing ones)."""
+    if wildcards.family == "import":
+        return {}
+    return {k: v for k, v in family_section(wildcards.family).items() if k != "count"}
+
+# ---- dft stage: input functions and derived params
+def dft_settings_json():
+    """The `dft` section minus `resources` and `plot`, which do not shape the DFT result."""
+    shaping = {k: v for k, v in config["dft"].items() if k not in ("resources", "plot")}
+    return json.dumps(shaping, sort_keys=True)
+
+
+def dft_plot_inputs(wildcards):
+    """Potential, density and record of each overview sample, in that order per sample."""
+    names = ("hartree.cube", "density.cube", "dft.json")
+    return [f"results/dft/{s}/{name}" for s in plot_samples() for name in names]
+
+# ---- afm stage: input functions and derived params
+def afm_inputs(wildcards):
+    """The structure, plus the DFT potential and summary only in Hartree mode."""
+    inputs = {"structure": structure_path(wildcards.sample)}
+    if config["afm"]["electrostatics"] == "hartree":
+        inputs["hartree"] = f"results/dft/{wildcards.sample}/hartree.cube"
+        inputs["dft_json"] = f"results/dft/{wildcards.sample}/dft.json"
+    return inputs
+
+
+def afm_targets():
+    """Products of the AFM and dataset stages for the default target: dataset splits, manifest and figures."""
+    return [
+        *expand("results/dataset/{split}.h5", split=("train", "val", "test")),
+        "results/dataset/manifest.json",
+        "results/figures/afm_stack.png",
+        "results/figures/afm_electrostatics.png",
+    ]

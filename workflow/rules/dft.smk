@@ -1,17 +1,4 @@
 # DFT stage: one GPAW calculation per structure (MPI, retried with more robust SCF settings).
-import json
-
-
-def dft_settings_json():
-    """The `dft` section minus `resources` and `plot`, which do not shape the DFT result."""
-    shaping = {k: v for k, v in config["dft"].items() if k not in ("resources", "plot")}
-    return json.dumps(shaping, sort_keys=True)
-
-
-def dft_plot_inputs(wildcards):
-    """Potential, density and record of each overview sample, in that order per sample."""
-    names = ("hartree.cube", "density.cube", "dft.json")
-    return [f"results/dft/{s}/{name}" for s in plot_samples() for name in names]
 
 
 rule dft:

@@ -1,20 +1,6 @@
 # Structure stage: one extended-XYZ per sample, generated (seeded) or imported.
 
 
-def structure_source(wildcards):
-    """The user's file for an `import` sample; generated families have no input."""
-    if wildcards.family == "import":
-        return {"source": import_files()[int(wildcards.index)]}
-    return {}
-
-
-def generator_params(wildcards):
-    """The family section minus `count` (adding samples must not rerun existing ones)."""
-    if wildcards.family == "import":
-        return {}
-    return {k: v for k, v in family_section(wildcards.family).items() if k != "count"}
-
-
 rule structure:
     input:
         unpack(structure_source),

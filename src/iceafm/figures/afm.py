@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from iceafm.figures import save_figure  # noqa: E402
+
 _COLORS = {8: "tab:red", 1: "white"}
 
 
@@ -58,8 +60,7 @@ def plot_stack(
     axes[0, 0].set_ylabel("y (A)")
     fig.suptitle(title)
     fig.tight_layout()
-    for path in paths:
-        fig.savefig(path, dpi=120)
+    save_figure(fig, *paths, dpi=120)
     plt.close(fig)
 
 
@@ -84,6 +85,5 @@ def plot_electrostatics(
         fig.colorbar(shown, ax=ax, shrink=0.8, label="df (Hz)")
     fig.suptitle(f"{title}, h = {height_a:.2f} A")
     fig.tight_layout()
-    for path in paths:
-        fig.savefig(path, dpi=120)
+    save_figure(fig, *paths, dpi=120)
     plt.close(fig)

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 from iceafm.dft.cube import CubeGrid, load_density_cube, load_potential_cube  # noqa: E402
 from iceafm.dft.errors import DftFailedError  # noqa: E402
 from iceafm.dft.record import read_record  # noqa: E402
-from iceafm.io.atomic import atomic_path  # noqa: E402
+from iceafm.figures import save_figure  # noqa: E402
 
 
 def _axis_coords_a(grid: CubeGrid, axis: int) -> np.ndarray:
@@ -91,7 +91,5 @@ def plot_dft_overview(
         )
         fig.colorbar(image, ax=row[1], label="log10 e/A^3")
     fig.tight_layout()
-    for path, fmt in ((png_path, "png"), (pdf_path, "pdf")):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=150)
+    save_figure(fig, png_path, pdf_path)
     plt.close(fig)

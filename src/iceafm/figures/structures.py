@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Polygon
 
-from iceafm.io.atomic import atomic_path
+from iceafm.figures import save_figure
 
 MAX_SAMPLES = 6
 """At most this many samples (columns) per figure; further paths are ignored."""
@@ -95,6 +95,4 @@ def plot_structures(paths: list[str], out_path: str | os.PathLike) -> None:
     axes[0, 0].text(x0 + 2.5, y0 + 0.4, "5 Å", ha="center", va="bottom", fontsize=8)
     fig.tight_layout()
     targets = [out_path.with_suffix(".png")] + ([out_path] if out_path.suffix == ".pdf" else [])
-    for target in targets:
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=target.suffix[1:], dpi=150)
+    save_figure(fig, *targets)
