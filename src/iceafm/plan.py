@@ -21,6 +21,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from iceafm.dft.record import read_record
 from iceafm.io.atomic import write_text_atomic
 
 # Wall seconds per job measured on one 2-core machine (DESIGN.md, science notes): a demo
@@ -118,8 +119,12 @@ def parse_dry_run(text: str) -> list[PlannedJob]:
 
 
 def read_benchmarks(run_dir: str | Path) -> dict[str, float]:
-    """Mean wall seconds per rule from ``run_dir/logs/<rule>/*.bench.tsv`` (column ``s``)."""
+    """Mean wall seconds per rule from ``run_dir/logs/<rule>/*.bench.tsv`` (column ``s``), and
+    for the cached dft rule (Snakemake allows it no benchmark file) from the ``wall_seconds`` of
+    ``run_dir/results/dft/*/dft.json``."""
     walls: dict[str, list[float]] = {}
+    for path in sorted(Path(run_dir).glob("results/dft/*/dft.json")):
+        walls.setdefault("dft", []).append(float(read_record(path)["wall_seconds"]))
     for path in sorted(Path(run_dir).glob("logs/*/*.bench.tsv")):
         with path.open(newline="") as handle:
             rows = list(csv.DictReader(handle, delimiter="\t"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,11 @@ def test_bad_benchmark_file_names_the_file(tmp_path: Path) -> None:
     bad.write_text("wall\n1\n")
     with pytest.raises(PlanError, match="x.bench.tsv"):
         read_benchmarks(tmp_path)
+
+
+def test_dft_records_give_the_dft_wall_time(tmp_path: Path) -> None:
+    for i, seconds in enumerate((100.0, 300.0)):
+        record = tmp_path / "results" / "dft" / f"s{i}" / "dft.json"
+        record.parent.mkdir(parents=True)
+        record.write_text(json.dumps({"status": "converged", "wall_seconds": seconds}))
+    assert read_benchmarks(tmp_path) == {"dft": 200.0}

@@ -3,7 +3,7 @@
 
 rule afm:
     input:
-        unpack(afm_inputs),
+        **afm_inputs(),
     output:
         "results/afm/{sample}.npz",
     params:
@@ -24,7 +24,7 @@ rule afm:
 
 rule labels:
     input:
-        structure=lambda wildcards: structure_path(wildcards.sample),
+        structure="results/structures/{sample}.extxyz",
     output:
         "results/labels/{sample}.npz",
     params:

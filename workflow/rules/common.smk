@@ -123,12 +123,13 @@ def dft_plot_inputs(wildcards):
     return [f"results/dft/{s}/{name}" for s in plot_samples() for name in names]
 
 # ---- afm stage: input functions and derived params
-def afm_inputs(wildcards):
-    """The structure, plus the DFT potential and summary only in Hartree mode."""
-    inputs = {"structure": structure_path(wildcards.sample)}
+def afm_inputs():
+    """Input patterns of the afm rule: the structure, plus the DFT potential and record only in
+    Hartree mode (patterns, not a per-job function: cheaper to plan at 10,000s of samples)."""
+    inputs = {"structure": "results/structures/{sample}.extxyz"}
     if config["afm"]["electrostatics"] == "hartree":
-        inputs["hartree"] = f"results/dft/{wildcards.sample}/hartree.cube"
-        inputs["dft_json"] = f"results/dft/{wildcards.sample}/dft.json"
+        inputs["hartree"] = "results/dft/{sample}/hartree.cube"
+        inputs["dft_json"] = "results/dft/{sample}/dft.json"
     return inputs
 
 
