@@ -12,6 +12,9 @@ min_version("9.27")
 SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, SRC)
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, (SRC, os.getenv("PYTHONPATH")))))
+# Shell rules call tools of this Python's environment (gpaw) even when it is not activated;
+# appended, so that an activated or per-rule conda env still comes first.
+os.environ.update(PATH=os.pathsep.join((os.getenv("PATH", ""), os.path.dirname(sys.executable))))
 
 
 # The demo config is the default; a --configfile replaces it instead of merging into it.

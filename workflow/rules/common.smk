@@ -1,6 +1,5 @@
 # Config access, sample ids and wildcard constraints shared by every stage.
 import glob
-import json
 import os
 
 from snakemake.exceptions import WorkflowError
@@ -110,17 +109,6 @@ def generator_params(wildcards):
         return {}
     return {k: v for k, v in family_section(wildcards.family).items() if k != "count"}
 
-# ---- dft stage: input functions and derived params
-def dft_settings_json():
-    """The `dft` section minus `resources` and `plot`, which do not shape the DFT result."""
-    shaping = {k: v for k, v in config["dft"].items() if k not in ("resources", "plot")}
-    return json.dumps(shaping, sort_keys=True)
-
-
-def dft_plot_inputs(wildcards):
-    """Potential, density and record of each overview sample, in that order per sample."""
-    names = ("hartree.cube", "density.cube", "dft.json")
-    return [f"results/dft/{s}/{name}" for s in plot_samples() for name in names]
 
 # ---- afm stage: input functions and derived params
 def afm_inputs():

@@ -1,4 +1,7 @@
 # DFT stage: one GPAW calculation per structure (MPI, retried with more robust SCF settings).
+import json
+
+from iceafm.dft.settings import result_section
 
 
 rule dft:
@@ -12,7 +15,8 @@ rule dft:
             record="dft.json",
         ),
     params:
-        settings=dft_settings_json(),
+        # The dft section minus `resources` and `plot`, which do not shape the result.
+        settings=json.dumps(result_section(config["dft"]), sort_keys=True),
     log:
         "logs/dft/{sample}.log",
     # No benchmark: Snakemake refuses it on cached rules. dft.json holds wall/core seconds and
@@ -42,7 +46,12 @@ rule dft:
 
 rule plot_dft:
     input:
-        dft_plot_inputs,
+        # potential, density and record of each overview sample
+        lambda wildcards: [
+            f"results/dft/{s}/{name}"
+            for s in plot_samples()
+            for name in ("hartree.cube", "density.cube", "dft.json")
+        ],
     output:
         png=report(
             "results/figures/dft.png",
