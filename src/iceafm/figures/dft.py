@@ -64,6 +64,10 @@ def plot_dft_overview(
             row[0].text(0, 0.5, f"{sample}: DFT failed\n{record.get('reason')}", wrap=True)
             continue
         values_v, dz_a = potential_slice(phi, height_above_top_a)
+        # The lateral variation is what the tip sees; a slab's mean (the vacuum level shifted by
+        # the surface dipole, volts on a metal) would swamp it.
+        mean_v = float(values_v.mean())
+        values_v = values_v - mean_v
         x_a, y_a, z_a = (_axis_coords_a(phi, i) for i in range(3))
         vmax = float(np.abs(values_v).max()) or 1.0
         image = row[0].pcolormesh(
@@ -76,7 +80,7 @@ def plot_dft_overview(
             ylabel="y (A)",
             title=f"{sample}: potential {dz_a:.1f} A above top atom",
         )
-        fig.colorbar(image, ax=row[0], label="V")
+        fig.colorbar(image, ax=row[0], label=f"V - mean ({mean_v:+.2f} V)")
         top = int(np.argmax(rho.atoms.positions[:, 2]))
         j = int(np.argmin(np.abs(y_a - rho.atoms.positions[top, 1])))
         log_density = np.log10(np.clip(rho.data[:, j, :], 1e-6, None))
