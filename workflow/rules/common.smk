@@ -7,7 +7,7 @@ from snakemake.utils import validate
 
 from iceafm.config import describe_validation_error, first_schema_error
 
-SCHEMA = "../schemas/config.schema.yaml"
+SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
 
 
 def _config_source():
@@ -19,7 +19,7 @@ try:
     validate(config, SCHEMA)
 except WorkflowError:
     # Snakemake's message spans a dozen lines; name the key and the expectation in one.
-    cause = first_schema_error(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
+    cause = first_schema_error(config, SCHEMA)
     if cause is None:
         raise
     raise WorkflowError(describe_validation_error(cause, _config_source())) from None
