@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import platform
 from importlib import metadata
 from pathlib import Path
 
-from iceafm.io.atomic import write_text_atomic
+from iceafm.io.atomic import write_json_atomic
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -39,5 +38,5 @@ def machine_info(packages: tuple[str, ...] = ()) -> dict:
 def write_result(name: str, record: dict) -> Path:
     """Write ``benchmarks/results/<name>.json`` atomically and return its path."""
     path = RESULTS / f"{name}.json"
-    write_text_atomic(path, json.dumps(record, indent=2, sort_keys=False) + "\n")
+    write_json_atomic(path, record)
     return path

@@ -5,7 +5,7 @@ image, with 4 channels: confidence (1 where an atom's centre lies in the voxel) 
 fractional (x, y, z) position inside that voxel, in [0, 1] (z counted upwards). Voxels are
 ``voxel_xy_px`` image pixels wide, so voxel column j covers pixel columns
 [j * voxel_xy_px, (j + 1) * voxel_xy_px); along z, layer 0 is the top one, spanning
-[z_top_O + above_top_o_a - voxel_z_a, z_top_O + above_top_o_a). If two atoms of a species
+(z_top_O + above_top_o_a - voxel_z_a, z_top_O + above_top_o_a]. If two atoms of a species
 share a voxel, the higher one is kept.
 
 npz keys (``results/labels/{sample}.npz``): ``targets`` float32

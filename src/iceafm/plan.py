@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import re
 import subprocess
 import sys
@@ -22,9 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from iceafm.dft.record import read_record
-from iceafm.io.atomic import write_text_atomic
+from iceafm.io.atomic import write_json_atomic
 
-# Wall seconds per job measured on one 2-core machine (DESIGN.md, science notes): a demo
+# Wall seconds per job measured on one 2-core machine (the project's design notes): a demo
 # structure, a water hexamer LCAO DFT on 2 ranks, a 65x65x11 ppafm stack. Rules without a
 # measurement fall back to their requested runtime.
 DEFAULT_WALL_S = {
@@ -213,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             "wall_time_source": sources,
             "stages": {stage: asdict(cost) for stage, cost in per_stage.items()},
         }
-        write_text_atomic(args.json, json.dumps(payload, indent=2) + "\n")
+        write_json_atomic(args.json, payload)
     return 0
 
 

@@ -92,9 +92,13 @@ def test_garbage_header_is_a_one_line_error(tmp_path):
 
 def test_dft_failure_reads_the_status(tmp_path):
     ok, failed = tmp_path / "ok.json", tmp_path / "failed.json"
-    ok.write_text(json.dumps({"status": "ok", "energy": -14.2}))
+    ok.write_text(json.dumps({"status": "converged", "energy_ev": -14.2}))
     failed.write_text(json.dumps({"status": "failed", "reason": "SCF not converged"}))
     assert dft_failure(ok) is None
     assert dft_failure(failed) == "SCF not converged"
-    with pytest.raises(AfmError, match="cannot read DFT summary"):
+    with pytest.raises(AfmError, match="absent.json: unreadable DFT record"):
         dft_failure(tmp_path / "absent.json")
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps({"status": "ok"}))  # not a status the DFT stage writes
+    with pytest.raises(AfmError, match="odd.json: status 'ok'"):
+        dft_failure(odd)

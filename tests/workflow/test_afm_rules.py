@@ -98,7 +98,7 @@ def test_hartree_campaign_uses_the_cube_and_excludes_a_failed_dft(campaign, tmp_
         potential = -atoms.calc.get_electrostatic_potential() / Hartree
         write(folder / "hartree.cube", atoms, format="cube", data=potential)
         write(folder / "density.cube", atoms, format="cube", data=np.abs(potential))
-        (folder / "dft.json").write_text(json.dumps({"status": "ok"}))
+        (folder / "dft.json").write_text(json.dumps({"status": "converged"}))
     figures = ["results/figures/afm_stack.png", "results/figures/afm_electrostatics.png"]
     proc = run_snakemake(work, *DATASET, *figures, config=_config("hartree"))
     assert job_counts(proc.stdout).get("dft", 0) == 0

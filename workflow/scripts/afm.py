@@ -13,11 +13,10 @@ from iceafm.afm.stack import (
     write_failed_npz,
     write_stack_npz,
 )
+from iceafm.io.logs import redirect_output
 
 # ppafm's C++ core prints to the process's stdout: send both streams to the job's log.
-log_fd = os.open(snakemake.log[0], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-os.dup2(log_fd, 1)
-os.dup2(log_fd, 2)
+redirect_output(snakemake.log[0])  # ppafm's C++ core prints to stdout
 logging.basicConfig(stream=os.fdopen(2, "w", buffering=1), level=logging.INFO)
 
 sample = snakemake.wildcards.sample

@@ -1,23 +1,17 @@
 """Rule plot_afm: stack + atoms of one sample; hartree vs point charges vs LJ for the same view."""
 
 import dataclasses
-import os
 
 import numpy as np
 from ase.io import read
 
-from iceafm.afm.cube import read_hartree_cube
 from iceafm.afm.errors import AfmError
-from iceafm.afm.forcefield import build_force_field, slab_z_range
 from iceafm.afm.params import settings_from_config
-from iceafm.afm.scan import simulate_stacks
-from iceafm.afm.stack import dft_failure, view_seed
-from iceafm.afm.views import make_views
+from iceafm.afm.stack import dft_failure, simulate_structure, view_seed
 from iceafm.figures.afm import plot_electrostatics, plot_stack
+from iceafm.io.logs import redirect_output
 
-log_fd = os.open(snakemake.log[0], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-os.dup2(log_fd, 1)
-os.dup2(log_fd, 2)  # ppafm's C++ core prints to stdout
+redirect_output(snakemake.log[0])  # ppafm's C++ core prints to stdout
 
 sample = snakemake.params.sample
 settings = settings_from_config(snakemake.params.afm)
@@ -47,36 +41,24 @@ with np.load(snakemake.input.afm) as afm, np.load(snakemake.input.labels) as lab
 
 # The comparison recomputes view 0 of this one sample in every electrostatics mode.
 atoms = read(snakemake.input.structure)
-view = make_views(
-    np.asarray(atoms.cell), dataclasses.replace(settings.views, count=1), view_seed(sample)
-)
-z_top = float(atoms.positions[:, 2].max())
-z_range = slab_z_range(z_top, settings.scan.heights_a, settings.cantilever.amplitude_a)
+one_view = dataclasses.replace(settings.views, count=1)
 images = {}
 for mode in ("hartree", "point_charges", "none"):
-    hartree = None
-    if mode == "hartree":
-        failure = dft_failure(snakemake.input.dft_json)
-        if failure is not None:
-            images[mode] = f"DFT failed:\n{failure}"
-            continue
-        try:
-            hartree = read_hartree_cube(snakemake.input.hartree)
-        except AfmError as err:
-            images[mode] = str(err)
-            continue
-    ff = build_force_field(
-        atoms,
-        mode,
-        settings.tip.multipole,
-        settings.tip.sigma_a,
-        z_range,
-        settings.ff_step_a,
-        hartree,
-    )
-    images[mode] = simulate_stacks(
-        ff, z_top, view, [settings.tip], settings.cantilever, settings.scan
-    )[0, 0, 0]
+    failure = dft_failure(snakemake.input.dft_json) if mode == "hartree" else None
+    if failure is not None:
+        images[mode] = f"DFT failed:\n{failure}"
+        continue
+    try:
+        stack = simulate_structure(
+            atoms,
+            dataclasses.replace(settings, electrostatics=mode, views=one_view),
+            view_seed(sample),
+            snakemake.input.hartree,
+        )
+    except AfmError as err:
+        images[mode] = str(err)
+        continue
+    images[mode] = stack.df_hz[0, 0]
 plot_electrostatics(
     images,
     float(settings.scan.heights_a[0]),

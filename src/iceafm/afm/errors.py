@@ -13,7 +13,7 @@ class CubeError(AfmError):
     """A Hartree-potential cube file is missing, marked FAILED, truncated or malformed."""
 
 
-class StructureError(AfmError):
+class AfmStructureError(AfmError):
     """A structure cannot be scanned (e.g. its cell's c vector is not along z)."""
 
 

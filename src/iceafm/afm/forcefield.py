@@ -17,7 +17,7 @@ from ase import Atoms
 from ppafm import HighLevel, core, fieldFFT, io
 from ppafm import common as ppu
 
-from iceafm.afm.errors import StructureError
+from iceafm.afm.errors import AfmStructureError
 
 #: Fixed-charge water model used in ``point_charges`` mode (SPC/E, e); other atoms are neutral.
 SPCE_CHARGES_E = {"O": -0.8476, "H": 0.4238}
@@ -52,12 +52,12 @@ def check_slab_cell(atoms: Atoms) -> np.ndarray:
     """Return the cell (A, [3, 3]) of a laterally periodic slab; its c vector must be along z."""
     cell = np.asarray(atoms.cell, dtype=float)
     if not atoms.pbc[:2].all() or abs(cell[0, 2]) > 1e-6 or abs(cell[1, 2]) > 1e-6:
-        raise StructureError(
+        raise AfmStructureError(
             f"structure {atoms.get_chemical_formula()}: need pbc in x, y and a, b in the xy plane;"
             f" got pbc={atoms.pbc.tolist()}, cell={cell.round(3).tolist()}"
         )
     if abs(cell[2, 0]) > 1e-6 or abs(cell[2, 1]) > 1e-6:
-        raise StructureError(f"structure cell c vector must be along z, got {cell[2].tolist()}")
+        raise AfmStructureError(f"structure cell c vector must be along z, got {cell[2].tolist()}")
     return cell
 
 
@@ -172,7 +172,7 @@ def hartree_ff(
     lo = int(np.floor((z_range_a[0] - lvec[0, 2]) / dz))
     hi = int(np.ceil((z_range_a[1] - lvec[0, 2]) / dz)) + 1
     if lo < 0 or hi > dims[2]:
-        raise StructureError(
+        raise AfmStructureError(
             f"Hartree grid z [{lvec[0, 2]:.2f}, {lvec[0, 2] + lvec[3, 2]:.2f}] A does not cover the"
             f" scan z range [{z_range_a[0]:.2f}, {z_range_a[1]:.2f}] A: add vacuum above the slab"
         )
@@ -206,7 +206,7 @@ def build_force_field(
             raise ValueError("electrostatics 'hartree' needs the Hartree potential")
         potential_v, cube_lvec = hartree
         if not np.allclose(cube_lvec[1:3], cell[:2], atol=1e-3):
-            raise StructureError(
+            raise AfmStructureError(
                 f"Hartree cube lateral cell {cube_lvec[1:3].round(3).tolist()} A differs from the "
                 f"structure's {cell[:2].round(3).tolist()} A"
             )

@@ -15,7 +15,6 @@ import json
 import os
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from ase import Atoms
@@ -26,6 +25,8 @@ from iceafm.afm.forcefield import build_force_field, slab_z_range
 from iceafm.afm.params import AfmSettings
 from iceafm.afm.scan import relax_fz, simulate_stacks
 from iceafm.afm.views import View, make_views
+from iceafm.dft.errors import DftFailedError
+from iceafm.dft.record import read_record
 from iceafm.io.atomic import atomic_path
 
 
@@ -84,13 +85,13 @@ def simulate_structure(
 
 
 def dft_failure(dft_json: str | os.PathLike) -> str | None:
-    """The DFT stage's failure reason from its dft.json, or None when it succeeded."""
+    """The DFT stage's failure reason from its dft.json, or None when it converged."""
     try:
-        info = json.loads(Path(dft_json).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise AfmError(f"{dft_json}: cannot read DFT summary ({err})") from None
-    if info.get("status") == "failed":
-        return str(info.get("reason") or info.get("error") or "DFT failed (no reason given)")
+        record = read_record(dft_json)
+    except DftFailedError as err:
+        raise AfmError(str(err)) from None
+    if record["status"] == "failed":
+        return str(record.get("reason") or "DFT failed (no reason recorded)")
     return None
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ import numpy as np
 
 from iceafm.data.splits import SPLITS, split_samples
 from iceafm.data.store import SplitWriter
-from iceafm.io.atomic import write_text_atomic
+from iceafm.io.atomic import write_json_atomic
 
 
 class DatasetInputError(ValueError):
@@ -115,5 +114,5 @@ def build_dataset(
         "fractions": dict(params.fractions),
         "seed": params.seed,
     }
-    write_text_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n")
+    write_json_atomic(manifest_path, manifest)
     return manifest

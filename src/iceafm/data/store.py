@@ -137,9 +137,14 @@ class SplitWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            self.flush()
-        self._h5.close()
+        try:
+            if exc_type is None:
+                self.flush()
+            self._h5.close()
+        except BaseException as err:
+            # the temporary file must go whatever failed: never leave a .part behind
+            self._atomic.__exit__(type(err), err, err.__traceback__)
+            raise
         self._atomic.__exit__(exc_type, exc, tb)
 
 

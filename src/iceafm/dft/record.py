@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from iceafm.dft.errors import DftFailedError
-from iceafm.io.atomic import write_text_atomic
+from iceafm.io.atomic import write_json_atomic
 
 STATUSES = ("converged", "failed")
 
@@ -34,7 +34,7 @@ def write_record(path: str | os.PathLike, record: dict[str, Any]) -> None:
     """Write ``record`` as indented JSON, atomically; ``status`` must be one of STATUSES."""
     if record.get("status") not in STATUSES:
         raise ValueError(f"{path}: status {record.get('status')!r}, expected one of {STATUSES}")
-    write_text_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_json_atomic(path, record, sort_keys=True)
 
 
 def read_record(path: str | os.PathLike) -> dict[str, Any]:

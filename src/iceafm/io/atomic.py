@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -37,3 +38,8 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically (UTF-8)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(path: str | os.PathLike, data: object, sort_keys: bool = False) -> None:
+    """Write ``data`` as indented JSON (with a final newline) to ``path`` atomically."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=sort_keys) + "\n")
