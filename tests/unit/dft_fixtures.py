@@ -21,7 +21,7 @@ def default_dft_config() -> dict:
 def tiny_dft_config(**changes) -> dict:
     """Schema defaults made cheap for tests: LCAO sz(dzp), h = 0.3 A; ``changes`` override keys."""
     config = default_dft_config()
-    config.update(basis="sz(dzp)", h=0.3, checkpoint_every=0)
+    config.update(basis="sz(dzp)", h=0.3)
     config.update(changes)
     return config
 

@@ -98,7 +98,7 @@ def test_non_convergence_retries_then_records_failure(tmp_path):
 @pytest.mark.slow
 def test_killed_run_leaves_no_output_and_restarts_from_checkpoint(tmp_path):
     structure = write_water(tmp_path / "water.extxyz", vacuum_a=4.0)
-    config = tiny_dft_config(checkpoint_every=2)
+    config = tiny_dft_config()
     config["convergence"]["density"] = 1e-7
     config["mixer"]["beta"] = 0.02
     outputs = _outputs(tmp_path / "out")
@@ -120,6 +120,8 @@ def test_killed_run_leaves_no_output_and_restarts_from_checkpoint(tmp_path):
         json.dumps(config),
         "--scratch",
         str(tmp_path / "scratch"),
+        "--checkpoint-every",
+        "2",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen(command, env=env)

@@ -33,6 +33,7 @@ rule dft:
         ),
         runtime=lambda wildcards, attempt: config["dft"]["resources"]["runtime_min"] * attempt,
         attempt=lambda wildcards, attempt: attempt,
+        checkpoint_every=config["dft"]["resources"]["checkpoint_every"],
     conda:
         "../../envs/dft.yaml"
     shell:
@@ -41,6 +42,7 @@ rule dft:
         "gpaw python -m iceafm.dft --structure {input.structure:q} --hartree {output.hartree:q} "
         "--density {output.density:q} --record {output.record:q} --log {log:q} "
         "--settings {params.settings:q} --attempt {resources.attempt} "
+        "--checkpoint-every {resources.checkpoint_every} "
         "--scratch scratch/dft/{wildcards.sample} >> {log:q} 2>&1"
 
 

@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", required=True, help="the dft config section as JSON")
     parser.add_argument("--attempt", type=int, default=1, help="Snakemake attempt (1-based)")
     parser.add_argument("--scratch", required=True, help="folder for restart files")
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=0, help="SCF iterations between restart files"
+    )
     args = parser.parse_args(argv)
     from gpaw.mpi import world
 
@@ -55,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                 dft_config,
                 args.attempt,
                 args.scratch,
+                args.checkpoint_every,
             )
     except DftConfigError as err:
         print(f"iceafm.dft: {err}", file=sys.stderr)

@@ -117,12 +117,14 @@ def run_dft(
     dft_config: dict[str, Any],
     attempt: int,
     scratch_dir: str | os.PathLike,
+    checkpoint_every: int = 0,
 ) -> int:
     """Run GPAW for one structure with the settings of ``attempt`` and write the outputs.
 
     ``log`` receives GPAW's text output (one line per SCF iteration) on rank 0. Restart files
     live in ``scratch_dir`` (never an output): a rerun with the same structure and settings
-    continues from the last checkpoint; they are removed once the outputs are written.
+    continues from the last checkpoint, written every ``checkpoint_every`` SCF iterations (0:
+    none); they are removed once the outputs are written.
     Returns 0 or :data:`EXIT_RETRY` (see module docstring).
     """
     from gpaw import GPAW, KohnShamConvergenceError
@@ -156,7 +158,7 @@ def run_dft(
     restarted_from = done_iterations
     iterations = done_iterations
     reason = ""
-    every = int(settings["checkpoint_every"])
+    every = int(checkpoint_every)
     try:
         for ctx in calc.iconverge(prepared):
             iterations = restarted_from + ctx.niter

@@ -36,7 +36,6 @@ RESULT_KEYS = (
     "maxiter",
     "mixer",
     "grid_refinement",
-    "checkpoint_every",
     "retries",
     "robust",
 )
