@@ -104,6 +104,8 @@ def test_import_pairs_hydrogens_across_the_periodic_boundary(tmp_path):
             "atom 1 (H): O-H distance 0.800 A",
         ),
         (lambda a: a.set_cell([0, 0, 0]), "cell has zero volume"),
+        (lambda a: a.set_pbc(False), "expected periodic x and y"),
+        (lambda a: a.set_cell([[10, 0, 0], [0, 10, 0], [2, 0, 10]]), "c along z"),
     ],
 )
 def test_broken_waters_give_one_line_errors(tmp_path, edit, message):
@@ -119,6 +121,7 @@ def test_broken_waters_give_one_line_errors(tmp_path, edit, message):
 def test_oxygen_with_three_hydrogens_is_rejected(tmp_path):
     atoms = water(np.array([5.0, 5.0, 5.0])) + Atoms("H", positions=[[5.0, 4.05, 5.0]])
     atoms.cell = [10.0, 10.0, 10.0]
+    atoms.pbc = True
     with pytest.raises(StructureError, match=r"atom 0 \(O\): 3 H within 1.1 A, expected 2"):
         read_user_structure(user_file(tmp_path, atoms))
 

@@ -18,6 +18,8 @@ from ppafm import HighLevel, core, fieldFFT, io
 from ppafm import common as ppu
 
 from iceafm.afm.errors import AfmStructureError
+from iceafm.structures.checks import check_cell
+from iceafm.structures.errors import StructureError
 
 #: Fixed-charge water model used in ``point_charges`` mode (SPC/E, e); other atoms are neutral.
 SPCE_CHARGES_E = {"O": -0.8476, "H": 0.4238}
@@ -49,16 +51,12 @@ class ForceField:
 
 
 def check_slab_cell(atoms: Atoms) -> np.ndarray:
-    """Return the cell (A, [3, 3]) of a laterally periodic slab; its c vector must be along z."""
-    cell = np.asarray(atoms.cell, dtype=float)
-    if not atoms.pbc[:2].all() or abs(cell[0, 2]) > 1e-6 or abs(cell[1, 2]) > 1e-6:
-        raise AfmStructureError(
-            f"structure {atoms.get_chemical_formula()}: need pbc in x, y and a, b in the xy plane;"
-            f" got pbc={atoms.pbc.tolist()}, cell={cell.round(3).tolist()}"
-        )
-    if abs(cell[2, 0]) > 1e-6 or abs(cell[2, 1]) > 1e-6:
-        raise AfmStructureError(f"structure cell c vector must be along z, got {cell[2].tolist()}")
-    return cell
+    """Return the cell (A, [3, 3]) of a laterally periodic slab (the structure stage's check)."""
+    try:
+        check_cell(atoms, f"structure {atoms.get_chemical_formula()}")
+    except StructureError as err:
+        raise AfmStructureError(str(err)) from None
+    return np.asarray(atoms.cell, dtype=float)
 
 
 def slab_z_range(z_top_a: float, heights_a: np.ndarray, amplitude_a: float) -> tuple[float, float]:
