@@ -201,8 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bench-dir", default=".", help="run dir whose logs/*/*.bench.tsv to use")
     parser.add_argument("--json", help="also write the plan here (JSON)")
     args = parser.parse_args(argv)
+    # The workflow is this source tree (src layout); paths are taken relative to the caller's
+    # folder when they exist there, else relative to the repository (the defaults).
     repo = Path(__file__).resolve().parents[2]
-    jobs = parse_dry_run(dry_run(args.configfile, args.profile, repo))
+    configfile, profile = (
+        str(Path(p).resolve() if Path(p).exists() else repo / p)
+        for p in (args.configfile, args.profile)
+    )
+    jobs = parse_dry_run(dry_run(configfile, profile, repo))
     per_rule, per_stage, sources = estimate(jobs, read_benchmarks(args.bench_dir))
     print(format_plan(per_rule, per_stage, sources))
     if args.json:
