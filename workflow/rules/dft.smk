@@ -63,6 +63,7 @@ rule plot_dft:
         pdf="results/figures/dft.pdf",
     params:
         plot=config["dft"]["plot"],
+        samples=lambda wildcards: plot_samples(),
     log:
         "logs/plot_dft/plot_dft.log",
     resources:

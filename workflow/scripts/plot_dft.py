@@ -2,8 +2,9 @@
 
 from iceafm.figures.dft import plot_dft_overview
 
+# The input lists hartree.cube, density.cube, dft.json of each sample, in the order of samples.
 files = list(snakemake.input)
-samples = [(path.split("/")[-2], *files[i : i + 3]) for i, path in enumerate(files) if i % 3 == 0]
+samples = [(s, *files[3 * i : 3 * i + 3]) for i, s in enumerate(snakemake.params.samples)]
 plot_dft_overview(
     samples,
     snakemake.params.plot["height_above_top_a"],
