@@ -18,8 +18,7 @@ from ppafm import HighLevel, core, fieldFFT, io
 from ppafm import common as ppu
 
 from iceafm.afm.errors import AfmStructureError
-from iceafm.structures.checks import check_cell
-from iceafm.structures.errors import StructureError
+from iceafm.cell import CellError, check_slab_cell
 
 #: Fixed-charge water model used in ``point_charges`` mode (SPC/E, e); other atoms are neutral.
 SPCE_CHARGES_E = {"O": -0.8476, "H": 0.4238}
@@ -50,13 +49,12 @@ class ForceField:
         return self.lj + charge_e * self.electrostatic
 
 
-def check_slab_cell(atoms: Atoms) -> np.ndarray:
-    """Return the cell (A, [3, 3]) of a laterally periodic slab (the structure stage's check)."""
+def slab_cell(atoms: Atoms) -> np.ndarray:
+    """Return the cell (A, [3, 3]) of a laterally periodic slab (:mod:`iceafm.cell`)."""
     try:
-        check_cell(atoms, f"structure {atoms.get_chemical_formula()}")
-    except StructureError as err:
+        return check_slab_cell(atoms, f"structure {atoms.get_chemical_formula()}")
+    except CellError as err:
         raise AfmStructureError(str(err)) from None
-    return np.asarray(atoms.cell, dtype=float)
 
 
 def slab_z_range(z_top_a: float, heights_a: np.ndarray, amplitude_a: float) -> tuple[float, float]:
@@ -198,7 +196,7 @@ def build_force_field(
     ``point_charges`` (SPC/E), or ``none`` (LJ only). ``z_range_a`` (A, absolute) is the slab
     the PP visits; ``step_a`` (A) the grid spacing when no cube fixes it.
     """
-    cell = check_slab_cell(atoms)
+    cell = slab_cell(atoms)
     if electrostatics == "hartree":
         if hartree is None:
             raise ValueError("electrostatics 'hartree' needs the Hartree potential")

@@ -9,6 +9,7 @@ import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list
 
+from iceafm.cell import CellError, check_slab_cell
 from iceafm.structures.errors import StructureError
 
 OH_CUTOFF_A = 1.1
@@ -69,22 +70,12 @@ def water_topology(atoms: Atoms, source: str) -> np.ndarray:
 
 
 def check_cell(atoms: Atoms, source: str) -> None:
-    """Raise StructureError unless the cell is a laterally periodic slab cell, as the DFT dipole
-    correction and the AFM scan need: non-zero volume (A^3), periodic along x and y, a and b
-    in the xy plane, c along z."""
-    if atoms.cell.rank < 3 or abs(atoms.cell.volume) < 1e-6:
-        raise StructureError(
-            f"{source}: cell has zero volume; expected a 3D cell (extxyz Lattice=...)"
-        )
-    if not atoms.pbc[:2].all():
-        raise StructureError(
-            f"{source}: pbc={atoms.pbc.tolist()}; expected periodic x and y (a surface slab)"
-        )
-    cell = np.asarray(atoms.cell, dtype=float)
-    if np.abs(cell[:2, 2]).max() > 1e-6 or np.abs(cell[2, :2]).max() > 1e-6:
-        raise StructureError(
-            f"{source}: cell {cell.round(3).tolist()}; expected a, b in the xy plane, c along z"
-        )
+    """Raise StructureError unless the cell is a laterally periodic slab cell
+    (:func:`iceafm.cell.check_slab_cell`)."""
+    try:
+        check_slab_cell(atoms, source)
+    except CellError as err:
+        raise StructureError(str(err)) from None
 
 
 def canonical_order(atoms: Atoms, waters: np.ndarray) -> Atoms:
