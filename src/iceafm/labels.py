@@ -74,6 +74,14 @@ class LabelParams:
         return int(np.ceil((self.depth_a + self.above_top_o_a) / self.voxel_z_a - 1e-9))
 
 
+def top_o_z_a(atoms: Atoms) -> float:
+    """Lab z (A) of the topmost O, the reference of the top-layer window."""
+    is_o = np.array(atoms.get_chemical_symbols()) == "O"
+    if not is_o.any():
+        raise LabelStructureError(f"structure {atoms.get_chemical_formula()}: no O atom")
+    return float(atoms.positions[is_o, 2].max())
+
+
 def top_layer_atoms(
     atoms: Atoms, view: View, scan: ScanParams, params: LabelParams
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -83,12 +91,8 @@ def top_layer_atoms(
     sorted by descending z. The window is the image area, [-p/2, n * p - p/2) along each axis.
     """
     symbols = np.array(atoms.get_chemical_symbols())
-    is_o = symbols == "O"
-    if not is_o.any():
-        raise LabelStructureError(f"structure {atoms.get_chemical_formula()}: no O atom")
     keep = np.isin(symbols, SPECIES)
-    z_top_o = atoms.positions[is_o, 2].max()
-    z_rel = atoms.positions[keep, 2] - z_top_o
+    z_rel = atoms.positions[keep, 2] - top_o_z_a(atoms)
     in_depth = (z_rel >= -params.depth_a) & (z_rel <= params.above_top_o_a)
     xy = atoms.positions[keep][in_depth, :2]
     numbers = np.array([_NUMBERS[s] for s in symbols[keep][in_depth]], dtype=np.uint8)
@@ -158,7 +162,6 @@ def write_labels_npz(
         xyz_all.append(xyz)
         num_all.append(numbers)
         offsets.append(offsets[-1] + len(xyz))
-    z_top_o = atoms.positions[np.array(atoms.get_chemical_symbols()) == "O", 2].max()
     settings = {"labels": asdict(params), "scan": asdict(scan)}
     with atomic_path(path) as tmp, tmp.open("wb") as handle:
         np.savez_compressed(
@@ -171,7 +174,7 @@ def write_labels_npz(
             voxel_size_a=np.array(
                 [params.voxel_xy_px * scan.pixel_size_a] * 2 + [params.voxel_z_a]
             ),
-            z_top_o_a=np.float64(z_top_o),
+            z_top_o_a=np.float64(top_o_z_a(atoms)),
             view_center_a=np.array([v.center_a for v in views]),
             view_rotation_deg=np.array([v.rotation_deg for v in views]),
             settings_json=np.str_(json.dumps(settings)),

@@ -6,6 +6,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from iceafm.config import describe_validation_error, first_schema_error
+from iceafm.data.splits import SPLITS
 
 SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
 
@@ -124,7 +125,7 @@ def afm_inputs():
 def afm_targets():
     """Products of the AFM and dataset stages for the default target: dataset splits, manifest and figures."""
     return [
-        *expand("results/dataset/{split}.h5", split=("train", "val", "test")),
+        *expand("results/dataset/{split}.h5", split=SPLITS),
         "results/dataset/manifest.json",
         "results/figures/afm_stack.png",
         "results/figures/afm_electrostatics.png",

@@ -6,9 +6,7 @@ rule dataset:
         afm=expand("results/afm/{sample}.npz", sample=SAMPLES),
         labels=expand("results/labels/{sample}.npz", sample=SAMPLES),
     output:
-        train="results/dataset/train.h5",
-        val="results/dataset/val.h5",
-        test="results/dataset/test.h5",
+        **{split: f"results/dataset/{split}.h5" for split in SPLITS},
         manifest="results/dataset/manifest.json",
     params:
         dataset=lookup(dpath="dataset", within=config),

@@ -16,7 +16,7 @@ from iceafm.afm.stack import (
 from iceafm.io.logs import redirect_output
 
 # ppafm's C++ core prints to the process's stdout: send both streams to the job's log.
-redirect_output(snakemake.log[0])  # ppafm's C++ core prints to stdout
+redirect_output(snakemake.log[0])
 logging.basicConfig(stream=os.fdopen(2, "w", buffering=1), level=logging.INFO)
 
 sample = snakemake.wildcards.sample

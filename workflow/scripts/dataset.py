@@ -3,6 +3,7 @@
 import logging
 
 from iceafm.data.build import DatasetParams, build_dataset
+from iceafm.data.splits import SPLITS
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 
@@ -10,7 +11,7 @@ manifest = build_dataset(
     snakemake.params.samples,
     snakemake.input.afm,
     snakemake.input.labels,
-    {split: snakemake.output[split] for split in ("train", "val", "test")},
+    {split: snakemake.output[split] for split in SPLITS},
     snakemake.output.manifest,
     DatasetParams.from_config(dict(snakemake.params.dataset)),
 )
