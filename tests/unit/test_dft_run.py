@@ -81,7 +81,7 @@ def test_record_describes_the_run(water_run):
     assert not any((folder / "scratch").glob("*.gpw"))
 
 
-def test_non_convergence_retries_then_records_failure(tmp_path):
+def test_non_convergence_retries_with_robust_settings_then_records_failure(tmp_path):
     structure = write_water(tmp_path / "water.extxyz", vacuum_a=4.0)
     config = tiny_dft_config(maxiter=2, retries=1)
     config["robust"]["maxiter_factor"] = 1.0
@@ -91,48 +91,85 @@ def test_non_convergence_retries_then_records_failure(tmp_path):
     assert run_dft(structure, *outputs, None, config, 2, tmp_path / "scratch") == 0
     with pytest.raises(DftFailedError, match="SCF not converged in 2 iterations"):
         load_potential_cube(outputs[0])
-    with pytest.raises(DftFailedError, match="attempt 2/2"):
+    with pytest.raises(DftFailedError, match="attempt 2/2, robust level 1"):
         require_converged(outputs[2])
+    record = json.loads(outputs[2].read_text())
+    # The attempt after an SCF non-convergence is the robust one: smearing up, mixing down.
+    assert record["robust_level"] == 1
+    assert record["settings"]["smearing_ev"] == pytest.approx(2 * config["smearing_ev"])
+    assert record["settings"]["mixer"]["beta"] == pytest.approx(config["mixer"]["beta"] / 2)
+    assert [a["outcome"] for a in record["attempts"]] == ["scf_not_converged", "failed"]
+    assert "SCF not converged" in record["attempts"][0]["reason"]
+    assert not (tmp_path / "scratch" / "attempts.json").exists()
+
+
+def test_scratch_folder_keeps_files_it_did_not_write(tmp_path):
+    """--scratch on a folder that holds other files (even checkpoint-like names) leaves them."""
+    structure = write_water(tmp_path / "water.extxyz", vacuum_a=4.0)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    foreign = {"notes.txt": "mine", "0123456789abcdef01234567.gpw": "not a checkpoint"}
+    for name, text in foreign.items():
+        (scratch / name).write_text(text)
+    config = tiny_dft_config()
+    code = subprocess.run(
+        [sys.executable, "-m", "iceafm.dft", "--structure", str(structure),
+         "--hartree", str(tmp_path / "h.cube"), "--density", str(tmp_path / "d.cube"),
+         "--record", str(tmp_path / "dft.json"), "--log", str(tmp_path / "gpaw.log"),
+         "--settings", json.dumps(config), "--scratch", str(scratch), "--checkpoint-every", "1"],
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, check=False,
+    ).returncode  # fmt: skip
+    assert code == 0
+    assert {p.name: p.read_text() for p in scratch.iterdir()} == foreign
+
+
+def _dft_command(tmp_path, structure, config, out, attempt: int) -> list[str]:
+    outputs = _outputs(out)
+    return [
+        sys.executable, "-m", "iceafm.dft", "--structure", str(structure),
+        "--hartree", str(outputs[0]), "--density", str(outputs[1]), "--record", str(outputs[2]),
+        "--log", str(tmp_path / "gpaw.log"), "--settings", json.dumps(config),
+        "--attempt", str(attempt), "--scratch", str(tmp_path / "scratch" / out.name),
+        "--checkpoint-every", "2",
+    ]  # fmt: skip
 
 
 @pytest.mark.slow
-def test_killed_run_leaves_no_output_and_restarts_from_checkpoint(tmp_path):
+def test_killed_run_resumes_from_checkpoint_with_identical_settings_and_energy(tmp_path):
+    """SIGKILL of the GPAW process mid-SCF, then Snakemake's retry (attempt 2): the retry
+    resumes from the checkpoint with the config's settings (not the robust ones meant for
+    SCF non-convergence), and its energy matches an uninterrupted run within the SCF
+    tolerance; dft.json says why the first attempt ended."""
     structure = write_water(tmp_path / "water.extxyz", vacuum_a=4.0)
     config = tiny_dft_config()
     config["convergence"]["density"] = 1e-7
     config["mixer"]["beta"] = 0.02
-    outputs = _outputs(tmp_path / "out")
-    command = [
-        sys.executable,
-        "-m",
-        "iceafm.dft",
-        "--structure",
-        str(structure),
-        "--hartree",
-        str(outputs[0]),
-        "--density",
-        str(outputs[1]),
-        "--record",
-        str(outputs[2]),
-        "--log",
-        str(tmp_path / "gpaw.log"),
-        "--settings",
-        json.dumps(config),
-        "--scratch",
-        str(tmp_path / "scratch"),
-        "--checkpoint-every",
-        "2",
-    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    first = subprocess.Popen(command, env=env)
-    while not list((tmp_path / "scratch").glob("*.json")) and first.poll() is None:
+    killed_out = tmp_path / "killed"
+    first = subprocess.Popen(_dft_command(tmp_path, structure, config, killed_out, 1), env=env)
+    checkpoints = tmp_path / "scratch" / "killed"
+    while not list(checkpoints.glob("[0-9a-f]" * 24 + ".json")) and first.poll() is None:
         time.sleep(0.05)
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert first.returncode == -signal.SIGKILL, "finished before a checkpoint: make it slower"
-    assert not any(path.exists() for path in outputs)
-    subprocess.run(command, env=env, check=True)
-    record = require_converged(outputs[2])
-    assert record["restarted_from_iterations"] >= 2
-    assert record["scf_iterations"] > record["restarted_from_iterations"]
-    assert load_potential_cube(outputs[0]).same_grid(load_density_cube(outputs[1]))
+    assert not any(path.exists() for path in _outputs(killed_out))
+    subprocess.run(_dft_command(tmp_path, structure, config, killed_out, 2), env=env, check=True)
+    resumed = require_converged(killed_out / "dft.json")
+    assert resumed["attempt"] == 2 and resumed["robust_level"] == 0
+    assert resumed["restarted_from_iterations"] >= 2
+    assert resumed["scf_iterations"] > resumed["restarted_from_iterations"]
+    assert [a["outcome"] for a in resumed["attempts"]] == ["killed", "converged"]
+    assert "killed from outside" in resumed["attempts"][0]["reason"]
+    assert load_potential_cube(killed_out / "hartree.cube").same_grid(
+        load_density_cube(killed_out / "density.cube")
+    )
+
+    reference_out = tmp_path / "reference"
+    subprocess.run(_dft_command(tmp_path, structure, config, reference_out, 1), env=env, check=True)
+    reference = require_converged(reference_out / "dft.json")
+    assert resumed["settings"] == reference["settings"]
+    assert resumed["gpaw_parameters"] == reference["gpaw_parameters"]
+    n_valence = 8  # H2O: 6 (O) + 2 x 1 (H)
+    tolerance_ev = config["convergence"]["energy_ev"] * n_valence
+    assert abs(resumed["energy_ev"] - reference["energy_ev"]) < tolerance_ev

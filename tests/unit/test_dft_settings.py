@@ -1,4 +1,4 @@
-"""Config section -> attempt-scaled settings -> GPAW parameters; cell/vacuum handling."""
+"""Config section -> robust-level-scaled settings -> GPAW parameters; cell/vacuum handling."""
 
 import numpy as np
 import pytest
@@ -7,13 +7,13 @@ from ase.build import molecule
 from dft_fixtures import default_dft_config
 
 from iceafm.dft.errors import DftConfigError
-from iceafm.dft.settings import attempt_settings, gpaw_parameters, prepare_cell, settings_key
+from iceafm.dft.settings import gpaw_parameters, prepare_cell, robust_settings, settings_key
 
 
 def test_retries_are_more_robust():
     dft_config = default_dft_config()
-    first = attempt_settings(dft_config, 1)
-    third = attempt_settings(dft_config, 3)
+    first = robust_settings(dft_config, 0)
+    third = robust_settings(dft_config, 2)
     assert third["maxiter"] == first["maxiter"] * 4
     assert third["mixer"]["beta"] == pytest.approx(first["mixer"]["beta"] / 4)
     assert third["smearing_ev"] == pytest.approx(first["smearing_ev"] * 4)
@@ -25,14 +25,14 @@ def test_missing_key_names_it():
     dft_config = default_dft_config()
     del dft_config["xc"]
     with pytest.raises(DftConfigError, match=r"dft: missing key\(s\) \['xc'\]"):
-        attempt_settings(dft_config, 1)
+        robust_settings(dft_config, 0)
 
 
 def test_bad_mode_is_rejected():
     dft_config = default_dft_config()
     dft_config["mode"] = "gaussian"
     with pytest.raises(DftConfigError, match="dft.mode: got 'gaussian'"):
-        attempt_settings(dft_config, 1)
+        robust_settings(dft_config, 0)
 
 
 def test_slab_gets_vacuum_dipole_layer_and_kpoints_in_plane_only():
@@ -49,7 +49,7 @@ def test_slab_gets_vacuum_dipole_layer_and_kpoints_in_plane_only():
     np.testing.assert_allclose(prepared.positions - shift_a, slab.positions)
     np.testing.assert_allclose(prepared.cell[:2], slab.cell[:2])
     dft_config["kpts"] = [3, 3, 3]
-    params = gpaw_parameters(attempt_settings(dft_config, 1), prepared)
+    params = gpaw_parameters(robust_settings(dft_config, 0), prepared)
     assert params["kpts"]["size"] == [3, 3, 1]
     assert params["poissonsolver"] == {"dipolelayer": "xy"}
 
@@ -60,4 +60,4 @@ def test_molecule_with_enough_vacuum_is_untouched():
     prepared, shift_a = prepare_cell(water, vacuum_a=5.0)
     np.testing.assert_allclose(shift_a, 0.0)
     np.testing.assert_allclose(prepared.cell, water.cell)
-    assert "poissonsolver" not in gpaw_parameters(attempt_settings(dft_config, 1), prepared)
+    assert "poissonsolver" not in gpaw_parameters(robust_settings(dft_config, 0), prepared)

@@ -27,8 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--record", required=True, help="output dft.json")
     parser.add_argument("--log", help="GPAW text log (appended); default: stdout")
     parser.add_argument("--settings", required=True, help="the dft config section as JSON")
-    parser.add_argument("--attempt", type=int, default=1, help="Snakemake attempt (1-based)")
-    parser.add_argument("--scratch", required=True, help="folder for restart files")
+    parser.add_argument(
+        "--attempt", type=int, default=1, help="Snakemake attempt (1-based): may it retry?"
+    )
+    parser.add_argument(
+        "--scratch", required=True, help="folder for restart files and the attempt history"
+    )
     parser.add_argument(
         "--checkpoint-every", type=int, default=0, help="SCF iterations between restart files"
     )

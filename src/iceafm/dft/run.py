@@ -3,7 +3,10 @@
 Run under MPI with ``mpiexec -n N gpaw python -m iceafm.dft ...`` (see ``__main__``). Rank 0
 writes every file, each atomically. Exit codes of :func:`run_dft`: 0 when the outputs are
 complete (converged, or failure recorded on the last attempt), :data:`EXIT_RETRY` when the SCF
-did not converge and Snakemake should retry with the next attempt's more robust settings.
+did not converge and Snakemake should retry; the next attempt gets more robust settings. An
+attempt killed from outside resumes from its checkpoint with unchanged settings: the settings
+follow the attempt history in the scratch folder (:mod:`iceafm.dft.attempts`), not Snakemake's
+attempt number.
 """
 
 from __future__ import annotations
@@ -19,14 +22,15 @@ import numpy as np
 from ase import Atoms
 from ase.units import Bohr, Hartree
 
+from iceafm.dft.attempts import AttemptHistory
 from iceafm.dft.cube import write_cube_atomic, write_failed_marker
 from iceafm.dft.errors import DftConfigError
 from iceafm.dft.record import job_context, structure_sha256, write_record
 from iceafm.dft.settings import (
-    attempt_settings,
     gpaw_parameters,
     max_attempts,
     prepare_cell,
+    robust_settings,
     settings_key,
 )
 from iceafm.io.atomic import write_text_atomic
@@ -72,6 +76,11 @@ class _Checkpoint:
         self.world = world
         self.scratch_dir = scratch_dir
 
+    @property
+    def name(self) -> str:
+        """File name stem, as recorded in the attempt history."""
+        return self.gpw.stem
+
     def iterations(self) -> int:
         """SCF iterations stored in a valid checkpoint; 0 when there is none."""
         if not (self.gpw.is_file() and self.meta.is_file()):
@@ -81,12 +90,13 @@ class _Checkpoint:
         except (ValueError, KeyError):
             return 0
 
-    def drop_stale(self) -> None:
-        """Remove restart files of other settings/structures (rank 0)."""
-        if self.world.rank == 0 and self.scratch_dir.is_dir():
-            for path in self.scratch_dir.iterdir():
-                if path.stem != self.gpw.stem:
-                    path.unlink()
+    def drop_stale(self, created: set[str]) -> None:
+        """Remove the restart files of other settings/structures that earlier attempts
+        created (stems in ``created``, from the attempt history); nothing else (rank 0)."""
+        if self.world.rank == 0:
+            for stem in created - {self.name}:
+                for name in (f"{stem}.gpw", f"{stem}.json", f"{stem}.gpw.part"):
+                    (self.scratch_dir / name).unlink(missing_ok=True)
         self.world.barrier()
 
     def save(self, calc: Any, iterations: int) -> None:
@@ -103,8 +113,8 @@ class _Checkpoint:
 
     def remove(self) -> None:
         if self.world.rank == 0:
-            self.gpw.unlink(missing_ok=True)
-            self.meta.unlink(missing_ok=True)
+            for path in (self.gpw, self.meta, self.gpw.with_name(self.gpw.name + ".part")):
+                path.unlink(missing_ok=True)
         self.world.barrier()
 
 
@@ -119,28 +129,42 @@ def run_dft(
     scratch_dir: str | os.PathLike,
     checkpoint_every: int = 0,
 ) -> int:
-    """Run GPAW for one structure with the settings of ``attempt`` and write the outputs.
+    """Run GPAW for one structure and write the outputs.
 
+    ``attempt`` is Snakemake's attempt number (1-based): it only decides whether a retry is
+    still possible. The settings are the config's, made more robust once per earlier SCF
+    non-convergence in ``scratch_dir``'s attempt history (:mod:`iceafm.dft.attempts`).
     ``log`` receives GPAW's text output (one line per SCF iteration) on rank 0. Restart files
     live in ``scratch_dir`` (never an output): a rerun with the same structure and settings
-    continues from the last checkpoint, written every ``checkpoint_every`` SCF iterations (0:
-    none); they are removed once the outputs are written.
+    (a killed attempt) continues from the last checkpoint, written every ``checkpoint_every``
+    SCF iterations (0: none); they are removed once the outputs are written. Only files this
+    function created are ever removed from ``scratch_dir``.
     Returns 0 or :data:`EXIT_RETRY` (see module docstring).
     """
     from gpaw import GPAW, KohnShamConvergenceError
     from gpaw import __version__ as gpaw_version
-    from gpaw.mpi import world
+    from gpaw.mpi import broadcast, world
 
     structure_path = Path(structure_path)
     start_s = time.perf_counter()
     atoms = _read_structure(structure_path)
     structure_hash = structure_sha256(structure_path)
-    settings = attempt_settings(dft_config, attempt)
     n_attempts = max_attempts(dft_config)
+    if not isinstance(attempt, int) or attempt < 1:
+        raise DftConfigError(f"attempt: got {attempt!r}, expected an integer >= 1")
+    scratch_dir = Path(scratch_dir)
+    history = AttemptHistory(
+        scratch_dir, settings_key(robust_settings(dft_config, 0), structure_hash)
+    )
+    robust_level = broadcast(history.robust_level() if world.rank == 0 else None, comm=world)
+    settings = robust_settings(dft_config, robust_level)
     prepared, shift_a = prepare_cell(atoms, float(settings["vacuum_a"]))
     parameters = gpaw_parameters(settings, prepared)
-    checkpoint = _Checkpoint(Path(scratch_dir), settings_key(settings, structure_hash), world)
-    checkpoint.drop_stale()
+    checkpoint = _Checkpoint(scratch_dir, settings_key(settings, structure_hash), world)
+    checkpoint.drop_stale(history.checkpoints() if world.rank == 0 else set())
+    if world.rank == 0:
+        history.begin(attempt, robust_level, checkpoint.name)
+    world.barrier()
     done_iterations = checkpoint.iterations()
 
     def note(text: str) -> None:
@@ -148,7 +172,10 @@ def run_dft(
             log.write(f"# iceafm.dft: {text}\n")
             log.flush()
 
-    note(f"attempt {attempt}/{n_attempts}, {world.size} rank(s), structure {structure_path}")
+    note(
+        f"attempt {attempt}/{n_attempts}, robust level {robust_level} (earlier SCF "
+        f"non-convergences), {world.size} rank(s), structure {structure_path}"
+    )
     if done_iterations:
         note(f"restarting from {checkpoint.gpw} ({done_iterations} SCF iterations done)")
         calc = GPAW(str(checkpoint.gpw), txt=log)
@@ -169,8 +196,8 @@ def run_dft(
         converged = False
         reason = (
             f"SCF not converged in {settings['maxiter']} iterations (attempt {attempt}/"
-            f"{n_attempts}, mixer beta {settings['mixer']['beta']:.4g}, smearing "
-            f"{settings['smearing_ev']:.4g} eV)"
+            f"{n_attempts}, robust level {robust_level}, mixer beta "
+            f"{settings['mixer']['beta']:.4g}, smearing {settings['smearing_ev']:.4g} eV)"
         )
 
     record: dict[str, Any] = {
@@ -178,6 +205,7 @@ def run_dft(
         "structure_sha256": structure_hash,
         "attempt": attempt,
         "max_attempts": n_attempts,
+        "robust_level": robust_level,
         "settings": settings,
         "gpaw_parameters": parameters,
         "gpaw_version": gpaw_version,
@@ -190,21 +218,29 @@ def run_dft(
     if not converged:
         note(reason)
         checkpoint.remove()
-        if attempt < n_attempts:
-            note(f"exit {EXIT_RETRY}: Snakemake retries with attempt {attempt + 1}")
+        # Retry while both another robust level and another Snakemake attempt remain.
+        if robust_level + 1 < n_attempts and attempt < n_attempts:
+            if world.rank == 0:
+                history.end("scf_not_converged", reason, iterations)
+            world.barrier()
+            note(f"exit {EXIT_RETRY}: retry with robust level {robust_level + 1}")
             return EXIT_RETRY
         wall_s = time.perf_counter() - start_s
+        if world.rank == 0:
+            history.end("failed", reason, iterations)
         record.update(
             status="failed",
             reason=reason,
             energy_ev=None,
             wall_seconds=wall_s,
             core_seconds=wall_s * world.size,
+            attempts=history.entries,
         )
         if world.rank == 0:
             write_failed_marker(hartree_path, reason)
             write_failed_marker(density_path, reason)
             write_record(record_path, record)
+            history.remove()
         world.barrier()
         return 0
 
@@ -224,6 +260,8 @@ def run_dft(
         core_seconds=wall_s * world.size,
     )
     if world.rank == 0:
+        history.end("converged", "", iterations)
+        record["attempts"] = history.entries
         cube_atoms = prepared.copy()
         cube_atoms.positions -= shift_a
         origin_a = -shift_a
@@ -242,6 +280,7 @@ def run_dft(
             "iceafm all-electron density (electrons/Bohr^3), GPAW",
         )
         write_record(record_path, record)
+        history.remove()
     world.barrier()
     checkpoint.remove()
     note(f"converged in {iterations} SCF iterations, {wall_s:.1f} s")

@@ -1,4 +1,4 @@
-"""Config ``dft`` section -> effective, attempt-scaled settings -> GPAW keyword arguments.
+"""Config ``dft`` section -> effective (robust-level-scaled) settings -> GPAW keyword arguments.
 
 The config section is validated by ``workflow/schemas/config.schema.yaml`` (which also holds
 the defaults); this module checks the keys it reads so that a direct caller gets a one-line
@@ -57,12 +57,14 @@ def max_attempts(dft_config: dict[str, Any]) -> int:
     return retries + 1
 
 
-def attempt_settings(dft_config: dict[str, Any], attempt: int) -> dict[str, Any]:
-    """Effective settings for Snakemake attempt ``attempt`` (1-based).
+def robust_settings(dft_config: dict[str, Any], robust_level: int) -> dict[str, Any]:
+    """Effective settings after ``robust_level`` SCF non-convergences of this calculation.
 
-    Each retry is more robust than the last: ``maxiter`` is multiplied by
-    ``robust.maxiter_factor``, the mixing ``beta`` by ``robust.beta_factor`` and the
-    Fermi-Dirac width by ``robust.smearing_factor``, once per previous attempt.
+    Level 0 is the config as written. Each level is more robust than the last: ``maxiter`` is
+    multiplied by ``robust.maxiter_factor``, the mixing ``beta`` by ``robust.beta_factor`` and
+    the Fermi-Dirac width by ``robust.smearing_factor``, once per level. The level counts SCF
+    non-convergences only (see :mod:`iceafm.dft.attempts`): an attempt killed by the system
+    (OOM, TIMEOUT, scancel, SIGKILL) resumes with unchanged settings.
     """
     settings = result_section(dft_config)
     if settings["mode"] not in MODES:
@@ -71,25 +73,24 @@ def attempt_settings(dft_config: dict[str, Any], attempt: int) -> dict[str, Any]
         raise DftConfigError(
             f"config dft.grid_refinement: got {settings['grid_refinement']!r}, expected 1 or 2"
         )
-    if not isinstance(attempt, int) or attempt < 1:
-        raise DftConfigError(f"attempt: got {attempt!r}, expected an integer >= 1")
+    if not isinstance(robust_level, int) or robust_level < 0:
+        raise DftConfigError(f"robust level: got {robust_level!r}, expected an integer >= 0")
     robust = settings["robust"]
-    steps = attempt - 1
-    settings["maxiter"] = int(round(settings["maxiter"] * robust["maxiter_factor"] ** steps))
-    settings["mixer"]["beta"] = settings["mixer"]["beta"] * robust["beta_factor"] ** steps
-    settings["smearing_ev"] = settings["smearing_ev"] * robust["smearing_factor"] ** steps
-    settings["attempt"] = attempt
+    settings["maxiter"] = int(round(settings["maxiter"] * robust["maxiter_factor"] ** robust_level))
+    settings["mixer"]["beta"] = settings["mixer"]["beta"] * robust["beta_factor"] ** robust_level
+    settings["smearing_ev"] = settings["smearing_ev"] * robust["smearing_factor"] ** robust_level
+    settings["robust_level"] = robust_level
     return settings
 
 
 def settings_key(settings: dict[str, Any], structure_sha256: str) -> str:
-    """Hex digest identifying a calculation: structure plus every setting but the attempt number.
+    """Hex digest identifying a calculation: structure plus every effective setting.
 
     A restart file is reused only when this key matches, so a retry with more robust
-    settings never continues from a checkpoint written with the old ones.
+    settings never continues from a checkpoint written with the old ones, and a resumed
+    (killed) attempt with unchanged settings always does.
     """
-    keyed = {k: v for k, v in settings.items() if k != "attempt"}
-    text = json.dumps({"structure": structure_sha256, "settings": keyed}, sort_keys=True)
+    text = json.dumps({"structure": structure_sha256, "settings": settings}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
