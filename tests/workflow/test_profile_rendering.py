@@ -144,3 +144,53 @@ def test_bare_profile_name_works_after_setup_link(tmp_path: Path) -> None:
     lines = _submit_lines(tmp_path, "slurm", env)
     assert " --gpus=1" in lines["train"][0]
     assert "--ntasks=2" in lines["dft"][0]
+
+
+def _real_dft_submit_lines(tmp_path: Path, config: Path | None) -> tuple[list[str], str]:
+    """Submit the campaign's own dft rule (one structure already in place) under the SLURM
+    profile with the recording sbatch; return its sbatch option lines and Snakemake's output."""
+    env = _env(tmp_path)
+    workdir = tmp_path / "run"
+    (workdir / "results" / "structures").mkdir(parents=True)
+    water = "3\nPBC=\"F F F\"\nO 0 0 0\nH 0.76 0.59 0\nH -0.76 0.59 0\n"
+    (workdir / "results" / "structures" / "ice_basal-00000.extxyz").write_text(water)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "sbatch_calls.txt"
+    (bin_dir / "sbatch").write_text(RECORDING_SBATCH.format(record=record))
+    (bin_dir / "sbatch").chmod(0o755)
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    cmd = [
+        *SNAKEMAKE, "--profile", "profiles/slurm", "--directory", str(workdir),
+        "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
+        "--latency-wait", "1", "results/dft/ice_basal-00000/dft.json",
+    ]  # fmt: skip
+    if config is not None:
+        cmd += ["--configfile", str(config)]
+    proc = subprocess.run(
+        ["timeout", "-k", "10", "240", *cmd],
+        cwd=REPO, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    calls = record.read_text().splitlines() if record.exists() else []
+    return [c.split(" --wrap=")[0] for c in calls if "rule_dft" in c], proc.stdout + proc.stderr
+
+
+def test_shipped_config_with_one_rank_submits_a_plain_one_task_dft_job(tmp_path: Path) -> None:
+    """The default config (dft.resources.ranks: 1) is not refused as a 1-task MPI job: the
+    real dft rule submits a plain one-task job (gpaw runs without a launcher)."""
+    lines, output = _real_dft_submit_lines(tmp_path, None)
+    assert "must be greater than 1" not in output
+    assert lines, output[-3000:]
+    assert "--ntasks=1" in lines[0]
+
+
+def test_several_ranks_make_an_mpi_dft_job(tmp_path: Path) -> None:
+    config = tmp_path / "ranks.yaml"
+    config.write_text((REPO / "config" / "config.yaml").read_text() + "\n")
+    text = config.read_text().replace("ranks: 1 ", "ranks: 4 ")
+    assert "ranks: 4" in text
+    config.write_text(text)
+    lines, output = _real_dft_submit_lines(tmp_path, config)
+    assert lines, output[-3000:]
+    assert "--ntasks=4" in lines[0]
+    assert "--cpus-per-task=1" in lines[0]

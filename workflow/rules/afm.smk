@@ -49,8 +49,8 @@ rule plot_afm:
         structure=lambda wildcards: structure_path(plot_samples()[0]),
         afm=lambda wildcards: f"results/afm/{plot_samples()[0]}.npz",
         labels=lambda wildcards: f"results/labels/{plot_samples()[0]}.npz",
-        hartree=lambda wildcards: f"results/dft/{plot_samples()[0]}/hartree.cube",
-        dft_json=lambda wildcards: f"results/dft/{plot_samples()[0]}/dft.json",
+        # The Hartree panel (and so a DFT job) only in a Hartree campaign.
+        **plot_afm_dft_inputs(),
     output:
         stack=report(
             "results/figures/afm_stack.png",

@@ -92,7 +92,7 @@ def get_final_output():
     targets += ["results/figures/structures.png", "results/figures/structures.pdf"]
     if config["afm"]["electrostatics"] == "hartree":
         targets += [f"results/dft/{s}/dft.json" for s in SAMPLES]
-    targets += ["results/figures/dft.png", "results/figures/dft.pdf"]
+        targets += ["results/figures/dft.png", "results/figures/dft.pdf"]
     targets += afm_targets()
     return targets
 
@@ -120,6 +120,17 @@ def afm_inputs():
         inputs["hartree"] = "results/dft/{sample}/hartree.cube"
         inputs["dft_json"] = "results/dft/{sample}/dft.json"
     return inputs
+
+
+def plot_afm_dft_inputs():
+    """The DFT potential and record of the AFM figure's sample, only in Hartree mode: a
+    point-charge or LJ-only campaign runs no DFT job."""
+    if config["afm"]["electrostatics"] != "hartree":
+        return {}
+    return {
+        "hartree": lambda wildcards: f"results/dft/{plot_samples()[0]}/hartree.cube",
+        "dft_json": lambda wildcards: f"results/dft/{plot_samples()[0]}/dft.json",
+    }
 
 
 def afm_targets():

@@ -24,7 +24,11 @@ rule dft:
     cache: True
     retries: config["dft"]["retries"]
     resources:
-        mpi="mpiexec",
+        # The SLURM plugin's MPI flag: several ranks make an MPI job started by mpi_launcher
+        # (profiles/slurm sets srun); one rank is a plain one-task job that runs gpaw directly
+        # (the plugin refuses 1-task MPI jobs).
+        mpi="mpi" if config["dft"]["resources"]["ranks"] > 1 else "",
+        mpi_launcher="mpiexec",
         tasks=config["dft"]["resources"]["ranks"],
         mem_mb=lambda wildcards, attempt: (
             config["dft"]["resources"]["mem_mb_per_rank"]
@@ -38,7 +42,8 @@ rule dft:
         "../../envs/dft.yaml"
     shell:
         "if [ $(id -u) -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi; "
-        "OMP_NUM_THREADS=1 OMPI_MCA_rmaps_base_oversubscribe=1 {resources.mpi} -n {resources.tasks} "
+        "LAUNCH={resources.mpi_launcher:q}; [ -n \"{resources.mpi}\" ] || LAUNCH=; "
+        "OMP_NUM_THREADS=1 OMPI_MCA_rmaps_base_oversubscribe=1 ${{LAUNCH:+$LAUNCH -n {resources.tasks}}} "
         "gpaw python -m iceafm.dft --structure {input.structure:q} --hartree {output.hartree:q} "
         "--density {output.density:q} --record {output.record:q} --log {log:q} "
         "--settings {params.settings:q} --attempt {resources.attempt} "
