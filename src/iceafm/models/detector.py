@@ -1,0 +1,177 @@
+"""The detector users call: df stack -> O and H atoms (the contract of ``iceafm predict``).
+
+``Detector.detect(df)`` takes one stack [n_slices, ny, nx] in any units (raw Hz or 8-bit grey:
+the network normalises each slice), any ny, nx (padded to the network's stride), already at
+``pixel_size_a``, slice 0 the closest, and returns a :class:`Detection`: symbols, positions (A;
+x, y in the image's scan frame, pixel (iy, ix) centred at (ix p, iy p); z relative to the
+topmost predicted O) and per-atom confidence in [0, 1].
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from iceafm.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from iceafm.models.decode import GridGeometry, decode_grid
+from iceafm.models.unet3d import DetectorNet, NetConfig
+
+#: The shipped model (package data), used when no path is given.
+PRETRAINED = Path(__file__).with_name("pretrained") / "detector.pt"
+
+
+@dataclass
+class Detection:
+    """Atoms found in one stack: ``symbols`` [n] ('O'/'H'), ``positions_a`` [n, 3] (A; x, y in
+    the scan frame, z relative to the topmost predicted O), ``confidence`` [n] in [0, 1]."""
+
+    symbols: list[str]
+    positions_a: np.ndarray
+    confidence: np.ndarray
+
+
+@dataclass
+class DetectorMeta:
+    """What a detector was trained on and how it decodes: ``pixel_size_a`` (A), ``heights_a``
+    [n_slices] (A, ascending), label ``geometry`` and ``depth_a`` (A), decode ``threshold`` and
+    ``nms_radius_a`` (A), and ``info`` (name, config hash, dataset, metrics)."""
+
+    pixel_size_a: float
+    heights_a: list[float]
+    geometry: GridGeometry
+    depth_a: float = 3.0
+    threshold: float = 0.5
+    nms_radius_a: float = 1.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (checkpoint ``meta``)."""
+        return {
+            "pixel_size_a": self.pixel_size_a,
+            "heights_a": list(self.heights_a),
+            "geometry": vars(self.geometry).copy(),
+            "depth_a": self.depth_a,
+            "threshold": self.threshold,
+            "nms_radius_a": self.nms_radius_a,
+            "info": self.info,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DetectorMeta:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            pixel_size_a=float(data["pixel_size_a"]),
+            heights_a=[float(h) for h in data["heights_a"]],
+            geometry=GridGeometry(**data["geometry"]),
+            depth_a=float(data["depth_a"]),
+            threshold=float(data["threshold"]),
+            nms_radius_a=float(data["nms_radius_a"]),
+            info=dict(data.get("info", {})),
+        )
+
+
+class Detector:
+    """A :class:`DetectorNet` with what it was trained on; see the module docstring."""
+
+    def __init__(self, net: DetectorNet, meta: DetectorMeta, device: str | torch.device = "cpu"):
+        self.net = net.to(device).eval()
+        self.meta = meta
+        self.device = torch.device(device)
+
+    @property
+    def pixel_size_a(self) -> float:
+        """A per pixel of the training images."""
+        return self.meta.pixel_size_a
+
+    @property
+    def heights_a(self) -> np.ndarray:
+        """[n_slices] training slice heights (A, ascending: slice 0 closest)."""
+        return np.asarray(self.meta.heights_a, dtype=np.float64)
+
+    @property
+    def n_slices(self) -> int:
+        """How many slices the network was trained on (it also takes fewer)."""
+        return len(self.meta.heights_a)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """Name, training config hash, dataset and metrics (for extxyz info)."""
+        return self.meta.info
+
+    @torch.no_grad()
+    def predict_grid(self, df: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Probabilities [B, n_species, 4, n_z, ceil(ny/v), ceil(nx/v)] of a batch of stacks
+        [B, n, ny, nx] (v = voxel_xy_px; confidence and offsets through a sigmoid)."""
+        x = torch.as_tensor(np.asarray(df, dtype=np.float32)).to(self.device)
+        ny, nx = x.shape[-2:]
+        stride = self.net.config.stride
+        pad_y, pad_x = -ny % stride, -nx % stride
+        if pad_y or pad_x:
+            x = F.pad(x, (0, pad_x, 0, pad_y), mode="replicate")
+        v = self.net.config.voxel_xy_px
+        out = torch.sigmoid(self.net(x).float())
+        return out[..., : -(-ny // v), : -(-nx // v)].cpu().numpy()
+
+    def decode(self, grid: np.ndarray) -> Detection:
+        """Atoms of one probability grid, z re-referenced to the topmost predicted O."""
+        symbols, xyz, conf = decode_grid(
+            grid, self.meta.geometry, self.meta.threshold, self.meta.nms_radius_a
+        )
+        is_o = np.array(symbols) == "O"
+        if is_o.any():
+            xyz[:, 2] -= xyz[is_o, 2].max()
+        return Detection(symbols, xyz, conf)
+
+    def detect(self, df: np.ndarray) -> Detection:
+        """Atoms of one stack df [n_slices, ny, nx] (see the module docstring)."""
+        df = np.asarray(df)
+        if df.ndim != 3 or min(df.shape) < 1:
+            raise ValueError(f"detect: expected df of shape [n_slices, ny, nx], got {df.shape}")
+        return self.decode(self.predict_grid(df[None])[0])
+
+
+def build_detector(meta: DetectorMeta, width: int = 16, depth: int = 3, seed: int = 0) -> Detector:
+    """An untrained detector of the given width/depth for the label geometry in ``meta``
+    (weights drawn from ``seed``)."""
+    n_z = int(
+        np.ceil((meta.depth_a + meta.geometry.above_top_o_a) / meta.geometry.voxel_z_a - 1e-9)
+    )
+    config = NetConfig(width=width, depth=depth, voxel_xy_px=meta.geometry.voxel_xy_px, n_z=n_z)
+    torch.manual_seed(seed)
+    return Detector(DetectorNet(config), meta)
+
+
+def save_detector(path: str | os.PathLike, detector: Detector) -> None:
+    """Write the detector's weights and metadata (no optimiser state) atomically."""
+    state = {k: v.detach().cpu() for k, v in detector.net.state_dict().items()}
+    save_checkpoint(
+        path,
+        {
+            "net": detector.net.config.to_dict(),
+            "model_state": state,
+            "meta": detector.meta.to_dict(),
+        },
+    )
+
+
+def load_detector(path: str | os.PathLike | None = None, device: str = "cpu") -> Detector:
+    """Load a detector (``path`` None: the shipped model). A training checkpoint works too.
+    Raises :class:`CheckpointError` (one line) for a missing, truncated or foreign file."""
+    path = PRETRAINED if path is None else Path(path)
+    data = load_checkpoint(path, map_location="cpu")
+    try:
+        net = DetectorNet(NetConfig(**data["net"]))
+        net.load_state_dict(data["model_state"])
+        meta = DetectorMeta.from_dict(data["meta"])
+    except (TypeError, KeyError, RuntimeError, ValueError) as err:
+        reason = str(err).splitlines()[0]
+        raise CheckpointError(
+            f"{path}: detector checkpoint does not fit the network ({reason})"
+        ) from None
+    return Detector(net, meta, device=device)
