@@ -1,11 +1,17 @@
 # Config access, sample ids and wildcard constraints shared by every stage.
-import glob
 import os
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from iceafm.config import describe_validation_error, first_schema_error
+from iceafm.config_checks import (
+    ConfigCheckError,
+    check_config,
+    check_config_files,
+    check_import_files,
+    import_files as checked_import_files,
+)
 from iceafm.data.splits import SPLITS
 
 SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
@@ -16,14 +22,24 @@ def _config_source():
     return files[-1] if files else "config"
 
 
+def stop_before_any_job(line):
+    """End the run with one line on stderr and exit status 1. A raised WorkflowError would
+    print 'WorkflowError in file common.smk' and a traceback frame before the message."""
+    raise SystemExit(line)
+
+
 try:
+    # Duplicate keys (which YAML resolves silently) and syntax, as file:line.
+    check_config_files(workflow.configfiles)
     validate(config, SCHEMA)
+except ConfigCheckError as err:
+    stop_before_any_job(str(err))
 except WorkflowError:
     # Snakemake's message spans a dozen lines; name the key and the expectation in one.
     cause = first_schema_error(config, SCHEMA)
     if cause is None:
         raise
-    raise WorkflowError(describe_validation_error(cause, _config_source())) from None
+    stop_before_any_job(describe_validation_error(cause, _config_source()))
 
 
 GENERATED_FAMILIES = ("ice_basal", "premelt", "bilayer_metal")
@@ -41,9 +57,9 @@ def family_section(family):
 
 
 def import_files():
-    """The user's structure files (sorted), one `import` sample each."""
+    """The user's structure files (sorted), one `import` sample each; names checked."""
     pattern = family_section("import").get("glob")
-    return sorted(glob.glob(pattern)) if pattern else []
+    return checked_import_files(pattern, _config_source()) if pattern else []
 
 
 def sample_ids():
@@ -55,9 +71,16 @@ def sample_ids():
     return ids
 
 
-SAMPLES = sample_ids()
+try:
+    SAMPLES = sample_ids()
+    # Cross-field constraints, a memory estimate and every atom of every import, before any job.
+    check_config(config, workflow.configfiles, len(SAMPLES))
+    if workflow.is_main_process:  # jobs re-read the workflow: check the imports once per run
+        check_import_files(import_files())
+except ConfigCheckError as err:
+    stop_before_any_job(str(err))
 if not SAMPLES:
-    raise WorkflowError(
+    stop_before_any_job(
         f"{_config_source()}: 'structures.families' yields no sample: set a family's "
         "count > 0 or an import glob that matches files"
     )
@@ -96,32 +119,7 @@ def get_final_output():
     targets += afm_targets()
     return targets
 
-# ---- structures stage: input functions and derived params
-def structure_source(wildcards):
-    """The user's file for an `import` sample; generated families have no input."""
-    if wildcards.family == "import":
-        return {"source": import_files()[int(wildcards.index)]}
-    return {}
-
-
-def generator_params(wildcards):
-    """The family section minus `count` (adding samples must not rerun existing ones)."""
-    if wildcards.family == "import":
-        return {}
-    return {k: v for k, v in family_section(wildcards.family).items() if k != "count"}
-
-
 # ---- afm stage: input functions and derived params
-def afm_inputs():
-    """Input patterns of the afm rule: the structure, plus the DFT potential and record only in
-    Hartree mode (patterns, not a per-job function: cheaper to plan at 10,000s of samples)."""
-    inputs = {"structure": "results/structures/{sample}.extxyz"}
-    if config["afm"]["electrostatics"] == "hartree":
-        inputs["hartree"] = "results/dft/{sample}/hartree.cube"
-        inputs["dft_json"] = "results/dft/{sample}/dft.json"
-    return inputs
-
-
 def plot_afm_dft_inputs():
     """The DFT potential and record of the AFM figure's sample, only in Hartree mode: a
     point-charge or LJ-only campaign runs no DFT job."""
