@@ -93,6 +93,8 @@ def load_config_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str,
         mark = err.problem_mark or err.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = " ".join(str(err.problem or err.context or "invalid YAML").split())
+        if err.problem and err.context and err.context_mark:
+            problem += f" ({err.context} started at line {err.context_mark.line + 1})"
         raise ConfigCheckError(f"{where}: YAML syntax error: {problem}") from None
     except yaml.YAMLError as err:
         raise ConfigCheckError(f"{source}: YAML error: {' '.join(str(err).split())}") from None

@@ -20,6 +20,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from iceafm.config_checks import ConfigCheckError, load_config_file
 from iceafm.dft.record import read_record
 from iceafm.io.atomic import write_json_atomic
 
@@ -182,14 +183,34 @@ def format_plan(
     return "\n".join(lines)
 
 
+# Lines Snakemake prints on every start, never the reason of a failure.
+_CHATTER = re.compile(
+    r"^(Using profile|Building DAG|Assuming unrestricted|host:|Provided cores|Rules claiming|"
+    r"Select jobs|Config file .* is extended|Using shell|Job stats|Nothing to be done)"
+)
+
+
+def error_line(output: str) -> str:
+    """The line of a failed Snakemake run's output that says what went wrong: the message
+    under an ``XError ...:`` header, else the first line naming an error, else the first line
+    that is not start-up chatter (e.g. the one-line config errors of ``common.smk``)."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not _CHATTER.match(ln)]
+    for i, line in enumerate(lines):
+        if re.match(r"^\w*(Error|Exception)\b.*:$", line) and i + 1 < len(lines):
+            return lines[i + 1]
+    named = [ln for ln in lines if re.search(r"error|not found|invalid|expected", ln, re.I)]
+    return (named or lines or ["(no output)"])[0]
+
+
 def dry_run(configfile: str, profile: str, repo: Path) -> str:
     """Output of ``snakemake -n --forceall`` for ``configfile`` under ``profile``."""
+    load_config_file(configfile)  # one line for a missing file or bad YAML (Snakemake: traceback)
     cmd = [sys.executable, "-m", "snakemake", "-n", "--forceall", "--profile", profile]
     cmd += ["--configfile", configfile]
     proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-        raise PlanError(f"dry run of {configfile} failed: {lines[-1] if lines else '(no output)'}")
+        raise PlanError(f"dry run of {configfile} failed: {error_line(proc.stderr + proc.stdout)}")
     return proc.stdout + proc.stderr
 
 
@@ -208,8 +229,12 @@ def main(argv: list[str] | None = None) -> int:
         str(Path(p).resolve() if Path(p).exists() else repo / p)
         for p in (args.configfile, args.profile)
     )
-    jobs = parse_dry_run(dry_run(configfile, profile, repo))
-    per_rule, per_stage, sources = estimate(jobs, read_benchmarks(args.bench_dir))
+    try:
+        jobs = parse_dry_run(dry_run(configfile, profile, repo))
+        per_rule, per_stage, sources = estimate(jobs, read_benchmarks(args.bench_dir))
+    except (PlanError, ConfigCheckError) as err:
+        print(f"iceafm.plan: {err}", file=sys.stderr)
+        return 2
     print(format_plan(per_rule, per_stage, sources))
     if args.json:
         payload = {
