@@ -31,6 +31,7 @@ include: "workflow/rules/structures.smk"
 include: "workflow/rules/dft.smk"
 include: "workflow/rules/afm.smk"
 include: "workflow/rules/dataset.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:

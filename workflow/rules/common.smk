@@ -117,6 +117,9 @@ def get_final_output():
         targets += [f"results/dft/{s}/dft.json" for s in SAMPLES]
         targets += ["results/figures/dft.png", "results/figures/dft.pdf"]
     targets += afm_targets()
+    model = config["train"]["name"]
+    products = ("checkpoint.pt", "metrics.json", "evaluation.png")
+    targets += [f"results/models/{model}/{product}" for product in products]
     return targets
 
 # ---- afm stage: input functions and derived params

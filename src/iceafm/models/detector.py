@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from iceafm.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from iceafm.models.decode import GridGeometry, decode_grid
@@ -109,14 +108,7 @@ class Detector:
         """Probabilities [B, n_species, 4, n_z, ceil(ny/v), ceil(nx/v)] of a batch of stacks
         [B, n, ny, nx] (v = voxel_xy_px; confidence and offsets through a sigmoid)."""
         x = torch.as_tensor(np.asarray(df, dtype=np.float32)).to(self.device)
-        ny, nx = x.shape[-2:]
-        stride = self.net.config.stride
-        pad_y, pad_x = -ny % stride, -nx % stride
-        if pad_y or pad_x:
-            x = F.pad(x, (0, pad_x, 0, pad_y), mode="replicate")
-        v = self.net.config.voxel_xy_px
-        out = torch.sigmoid(self.net(x).float())
-        return out[..., : -(-ny // v), : -(-nx // v)].cpu().numpy()
+        return torch.sigmoid(self.net(x).float()).cpu().numpy()
 
     def decode(self, grid: np.ndarray) -> Detection:
         """Atoms of one probability grid, z re-referenced to the topmost predicted O."""

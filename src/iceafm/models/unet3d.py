@@ -17,6 +17,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -38,7 +39,7 @@ class NetConfig:
 
     @property
     def stride(self) -> int:
-        """x, y size of the input must be a multiple of this (pixels)."""
+        """Total x, y downsampling of the encoder (pixels)."""
         return 2**self.depth
 
 
@@ -84,8 +85,9 @@ def _collapse(x: torch.Tensor) -> torch.Tensor:
 class DetectorNet(nn.Module):
     """df [B, n_slices, ny, nx] -> raw outputs [B, n_species, 4, n_z, ny/v, nx/v] (v =
     ``voxel_xy_px``): channel 0 a confidence logit, channels 1-3 offset logits (sigmoid ->
-    fractional x, y, z in the voxel, labels convention). ny, nx must be multiples of
-    ``config.stride`` (:class:`iceafm.models.detector.Detector` pads)."""
+    fractional x, y, z in the voxel, labels convention). Any ny, nx: the normalised input is
+    padded (edge values) to a multiple of ``config.stride`` and the output cropped to
+    ceil(ny / v) x ceil(nx / v) voxels."""
 
     def __init__(self, config: NetConfig):
         super().__init__()
@@ -115,7 +117,12 @@ class DetectorNet(nn.Module):
         self.head = nn.Conv2d(widths[self.out_level], config.n_species * 4 * config.n_z, 1)
 
     def forward(self, df: torch.Tensor) -> torch.Tensor:
-        x = normalise_slices(df).unsqueeze(1)
+        ny, nx = df.shape[-2:]
+        x = normalise_slices(df)
+        pad_y, pad_x = -ny % self.config.stride, -nx % self.config.stride
+        if pad_y or pad_x:
+            x = F.pad(x, (0, pad_x, 0, pad_y), mode="replicate")
+        x = x.unsqueeze(1)
         x = self.stem(x)
         skips = []
         for level, block in enumerate(self.encoder):
@@ -130,4 +137,5 @@ class DetectorNet(nn.Module):
         out = self.head(y)
         b, _, h, w = out.shape
         c = self.config
-        return out.view(b, c.n_species, 4, c.n_z, h, w)
+        out = out.view(b, c.n_species, 4, c.n_z, h, w)
+        return out[..., : -(-ny // c.voxel_xy_px), : -(-nx // c.voxel_xy_px)]
