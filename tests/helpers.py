@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from iceafm.jobstats import parse_job_stats as job_counts  # noqa: F401 (re-export)
+from iceafm.jobstats import per_sample_counts as job_counts  # noqa: F401 (re-export)
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]

@@ -1,47 +1,65 @@
 # AFM stage: ppafm df stacks per sample, labels from the structures, AFM figures.
 
 
-rule afm:
-    input:
-        **afm_inputs(),
-    output:
-        "results/afm/{sample}.npz",
-    params:
-        afm=lookup(dpath="afm", within=config),
-    log:
-        "logs/afm/{sample}.log",
-    benchmark:
-        "logs/afm/{sample}.bench.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    conda:
-        "../../envs/afm.yaml"
-    script:
-        "../scripts/afm.py"
+# One job per batch of samples (workflow/rules/batching.smk): rules afm__<batch>, labels__<batch>.
+for _batch in BATCHES:
 
+    rule:
+        name:
+            f"afm__{_batch.name}"
+        input:
+            **afm_batch_inputs(_batch),
+        output:
+            # update: Snakemake keeps finished members when the batch reruns (iceafm.batches)
+            [update(f"results/afm/{s}.npz") for s in _batch.members],
+        params:
+            afm=lookup(dpath="afm", within=config),
+            members=list(_batch.members),
+        log:
+            f"logs/afm/{_batch.name}.log",
+        benchmark:
+            f"logs/afm/{_batch.name}.bench.tsv"
+        group:
+            batch_group(_batch, "afm")
+        threads: 1
+        resources:
+            # a batch killed for memory comes back with twice as much
+            mem_mb=lambda wildcards, attempt: 2000 * attempt,
+            runtime=lambda wildcards, attempt, n=len(_batch.members): batch_runtime_min(
+                "afm", n, attempt
+            ),
+        conda:
+            "../../envs/afm.yaml"
+        script:
+            "../scripts/afm.py"
 
-rule labels:
-    input:
-        structure="results/structures/{sample}.extxyz",
-    output:
-        "results/labels/{sample}.npz",
-    params:
-        labels=lookup(dpath="labels", within=config),
-        scan=lookup(dpath="afm/scan", within=config),
-        views=lookup(dpath="afm/views", within=config),
-    log:
-        "logs/labels/{sample}.log",
-    benchmark:
-        "logs/labels/{sample}.bench.tsv"
-    resources:
-        mem_mb=500,
-        runtime=5,
-    conda:
-        "../../envs/afm.yaml"
-    script:
-        "../scripts/labels.py"
+    rule:
+        name:
+            f"labels__{_batch.name}"
+        input:
+            structure=[structure_path(s) for s in _batch.members],
+        output:
+            [update(f"results/labels/{s}.npz") for s in _batch.members],
+        params:
+            labels=lookup(dpath="labels", within=config),
+            scan=lookup(dpath="afm/scan", within=config),
+            views=lookup(dpath="afm/views", within=config),
+            members=list(_batch.members),
+        log:
+            f"logs/labels/{_batch.name}.log",
+        benchmark:
+            f"logs/labels/{_batch.name}.bench.tsv"
+        group:
+            batch_group(_batch, "labels")
+        resources:
+            mem_mb=500,
+            runtime=lambda wildcards, attempt, n=len(_batch.members): batch_runtime_min(
+                "labels", n, attempt
+            ),
+        conda:
+            "../../envs/afm.yaml"
+        script:
+            "../scripts/labels.py"
 
 
 rule plot_afm:

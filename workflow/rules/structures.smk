@@ -1,25 +1,39 @@
-# Structure stage: one extended-XYZ per sample, generated (seeded) or imported.
+# Structure stage: one extended-XYZ per sample, generated (seeded) or imported; one job per
+# batch of samples (workflow/rules/batching.smk), rules named structure__<batch>.
 
 
-rule structure:
-    input:
-        unpack(structure_source),
-    output:
-        "results/structures/{family}-{index}.extxyz",
-    params:
-        family_params=generator_params,
-        seed=lookup(dpath="structures/seed", within=config),
-    log:
-        "logs/structure/{family}-{index}.log",
-    benchmark:
-        "logs/structure/{family}-{index}.bench.tsv"
-    resources:
-        mem_mb=1000,
-        runtime=30,
-    conda:
-        "../../envs/structures.yaml"
-    script:
-        "../scripts/structure.py"
+include: "batching.smk"
+
+
+for _batch in STRUCTURE_BATCHES:
+
+    rule:
+        name:
+            f"structure__{_batch.name}"
+        input:
+            **structure_batch_inputs(_batch),
+        output:
+            # update: Snakemake keeps finished members when the batch reruns (iceafm.batches)
+            [update(structure_path(s)) for s in _batch.members],
+        params:
+            family_params=structure_batch_params(_batch),
+            seed=config["structures"]["seed"],
+            # (no member list: the params stay the same when a block is split or joined)
+        log:
+            f"logs/structure/{_batch.name}.log",
+        benchmark:
+            f"logs/structure/{_batch.name}.bench.tsv"
+        group:
+            batch_group(_batch, "structure")
+        resources:
+            mem_mb=1000,
+            runtime=lambda wildcards, attempt, n=len(_batch.members): batch_runtime_min(
+                "structure", n, attempt
+            ),
+        conda:
+            "../../envs/structures.yaml"
+        script:
+            "../scripts/structure.py"
 
 
 rule plot_structures:

@@ -1,4 +1,5 @@
-"""Rule afm: one structure -> results/afm/{sample}.npz (see iceafm.afm.stack)."""
+"""AFM batch rules: each pending sample's structure -> results/afm/{sample}.npz (see
+iceafm.afm.stack; batch semantics in iceafm.batches)."""
 
 import logging
 import os
@@ -13,25 +14,27 @@ from iceafm.afm.stack import (
     write_failed_npz,
     write_stack_npz,
 )
+from iceafm.batches import Member, run_batch
 from iceafm.io.logs import redirect_output
 
 # ppafm's C++ core prints to the process's stdout: send both streams to the job's log.
 redirect_output(snakemake.log[0])
 logging.basicConfig(stream=os.fdopen(2, "w", buffering=1), level=logging.INFO)
 
-sample = snakemake.wildcards.sample
 settings = settings_from_config(snakemake.params.afm)
-failure = None
-if settings.electrostatics == "hartree":
-    failure = dft_failure(snakemake.input.dft_json)
-if failure is not None:
-    logging.warning("%s: DFT failed, writing a failed AFM record: %s", sample, failure)
-    write_failed_npz(snakemake.output[0], sample, settings, f"DFT failed: {failure}")
-else:
-    atoms = read(snakemake.input.structure)
-    hartree = snakemake.input.get("hartree")
-    stack = simulate_structure(atoms, settings, view_seed(sample), hartree)
-    write_stack_npz(snakemake.output[0], sample, settings, stack)
+hartree_mode = settings.electrostatics == "hartree"
+
+
+def compute(member: Member) -> None:
+    sample, output = member.sample, member.outputs[0]
+    structure, hartree, dft_json = (*member.inputs, None, None)[:3]
+    failure = dft_failure(dft_json) if hartree_mode else None
+    if failure is not None:
+        logging.warning("%s: DFT failed, writing a failed AFM record: %s", sample, failure)
+        write_failed_npz(output, sample, settings, f"DFT failed: {failure}")
+        return
+    stack = simulate_structure(read(structure), settings, view_seed(sample), hartree)
+    write_stack_npz(output, sample, settings, stack)
     logging.info(
         "%s: df %s, range %.2f..%.2f Hz",
         sample,
@@ -39,3 +42,16 @@ else:
         stack.df_hz.min(),
         stack.df_hz.max(),
     )
+
+
+columns = [snakemake.input.structure]
+if hartree_mode:
+    columns += [snakemake.input.hartree, snakemake.input.dft_json]
+members = [
+    Member(sample, (output,), tuple(column[i] for column in columns))
+    for i, (sample, output) in enumerate(
+        zip(snakemake.params.members, snakemake.output, strict=True)
+    )
+]
+report = run_batch(members, dict(snakemake.params.afm), snakemake.log[0], compute)
+logging.info("batch: %d computed, %d kept (up to date)", len(report.computed), len(report.kept))

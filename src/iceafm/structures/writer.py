@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 
@@ -15,8 +16,12 @@ REQUIRED_INFO = ("family", "seed", "index", "params", "n_water")
 """Keys every structure file carries in its extxyz header (``params`` is a JSON string)."""
 
 
-def write_structure(atoms: Atoms, path: str | os.PathLike) -> None:
+def write_structure(atoms: Atoms, path: str | os.PathLike, only_if_changed: bool = False) -> None:
     """Write ``atoms`` as extended XYZ, atomically (a killed job leaves no half file).
+
+    With ``only_if_changed``, an existing file with the same bytes is left as it is (its
+    modification time too), so that recomputing an unchanged structure does not make its DFT
+    and AFM jobs look out of date.
 
     ``atoms.info`` must hold family, seed, index, params (JSON string of the generator
     parameters) and n_water; metal samples also carry metal and substrate. Constraints and
@@ -39,5 +44,11 @@ def write_structure(atoms: Atoms, path: str | os.PathLike) -> None:
         pbc=atoms.pbc,
         info=dict(atoms.info),
     )
+    if only_if_changed and os.path.exists(path):
+        text = io.StringIO()
+        ase.io.write(text, clean, format="extxyz")
+        with open(path, encoding="utf-8") as existing:
+            if existing.read() == text.getvalue():
+                return
     with atomic_path(path) as tmp:
         ase.io.write(tmp, clean, format="extxyz")
