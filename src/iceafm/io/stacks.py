@@ -109,7 +109,12 @@ def _npz_member_shape(path: Path, key: str) -> tuple[int, ...]:
     """Shape of array ``key`` in an npz, from its header only (no decompression of the data)."""
     with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as handle:
         version = np.lib.format.read_magic(handle)
-        shape, _, _ = np.lib.format._read_array_header(handle, version)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, _ = read_header(handle)
     return tuple(shape)
 
 

@@ -1,0 +1,189 @@
+"""Agreement of our prediction on the real premelting ice surface with AmorAFM's published one.
+
+AmorAFM's ``amorafm_prediction.xyz`` holds O and H in the top 3 A of a 45 x 45 A region of the
+70 x 70 A scan, at an unrecorded place. :func:`amorafm_agreement` registers it by the lateral
+shift s (A; reference x, y + s = our scan frame) that maximises the O F1 at 1.0 A: a coarse grid
+(``grid_step_a``) over every shift that keeps the region inside the scan (+- 2 A), ranked by a
+cheap bound, the exact F1 on its best ``n_candidates``, then a fine grid (``refine_step_a``)
+around the best. For each shift only our O inside the shifted region
+count (the reference says nothing about the rest of the scan). Matching: optimal one-to-one
+within the cutoff (:func:`iceafm.metrics.detection.match_atoms`) in 3D, z of each set relative to
+its own topmost O; the lateral-only F1 is reported beside it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from iceafm.metrics.detection import match_atoms
+
+#: Lateral size (A) of AmorAFM's predicted region.
+AMORAFM_REGION_A = 45.0
+
+
+def _o_positions(symbols: list[str] | np.ndarray, positions_a: np.ndarray, depth_a: float):
+    """O positions [n, 3] with z relative to the topmost O, only the top ``depth_a`` A."""
+    xyz = np.asarray(positions_a, dtype=np.float64).reshape(-1, 3)[np.asarray(symbols) == "O"]
+    if len(xyz):
+        xyz = xyz.copy()
+        xyz[:, 2] -= xyz[:, 2].max()
+        xyz = xyz[xyz[:, 2] >= -depth_a]
+    return xyz
+
+
+def _read_atoms(source: Any) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """(symbols, positions [n, 3], cell xy lengths or None) of an (ext)xyz path or an object with
+    ``symbols`` and ``positions_a`` (a Detection or Prediction)."""
+    if isinstance(source, str | os.PathLike):
+        from ase.io import read
+
+        path = Path(source)
+        try:
+            atoms = read(path)
+        except Exception as err:  # ase raises many kinds for a bad xyz
+            raise ValueError(f"{path}: not a readable (ext)xyz file ({err})") from None
+        lengths = atoms.cell.lengths()[:2]
+        cell = lengths if np.all(lengths > 0) else None
+        return atoms.get_chemical_symbols(), atoms.positions, cell
+    return list(source.symbols), np.asarray(source.positions_a), None
+
+
+def o_f1(ours_xyz: np.ndarray, ref_xyz: np.ndarray, cutoff_a: float) -> tuple[float, int]:
+    """(F1, true positives) of O sets [n, 3] / [m, 3] with optimal one-to-one matching."""
+    if not len(ours_xyz) and not len(ref_xyz):
+        return 1.0, 0
+    tp = len(match_atoms(ours_xyz, ref_xyz, cutoff_a)[0])
+    return 2 * tp / (len(ours_xyz) + len(ref_xyz)), tp
+
+
+def _score(ours, ref, shift, region, cutoff_a, lateral):
+    lo = shift
+    hi = shift + region
+    inside = np.all((ours[:, :2] >= lo - 0.5 * cutoff_a) & (ours[:, :2] <= hi + 0.5 * cutoff_a), 1)
+    moved = ref.copy()
+    moved[:, :2] += shift
+    a, b = ours[inside], moved
+    if lateral:
+        a, b = a * [1, 1, 0], b * [1, 1, 0]
+    return o_f1(a, b, cutoff_a), inside
+
+
+def register_shift(
+    ours_xyz: np.ndarray,
+    ref_xyz: np.ndarray,
+    scan_a: tuple[float, float],
+    region_a: tuple[float, float] = (AMORAFM_REGION_A, AMORAFM_REGION_A),
+    cutoff_a: float = 1.0,
+    grid_step_a: float = 0.5,
+    refine_step_a: float = 0.05,
+    lateral: bool = False,
+    n_candidates: int = 25,
+) -> tuple[np.ndarray, float]:
+    """Shift [2] (A) maximising the O F1 of ``ref_xyz`` + shift against ``ours_xyz`` (see the
+    module), and that F1. Ties keep the first shift found (grid order)."""
+    region = np.asarray(region_a, dtype=np.float64)
+    span = np.asarray(scan_a, dtype=np.float64) - region
+    xs = np.arange(-2.0, span[0] + 2.0 + 1e-9, grid_step_a)
+    ys = np.arange(-2.0, span[1] + 2.0 + 1e-9, grid_step_a)
+    # coarse grid ranked by a cheap upper bound (reference O with any of our O within the
+    # cutoff), the exact one-to-one F1 on the best candidates and in the refinement
+    tree_dims = 2 if lateral else 3
+    tree = cKDTree(ours_xyz[:, :tree_dims]) if len(ours_xyz) else None
+    proxy = []
+    for sx in xs:
+        for sy in ys:
+            shift = np.array([sx, sy])
+            moved = ref_xyz[:, :tree_dims].copy()
+            moved[:, :2] += shift
+            hits = 0
+            if tree is not None and len(moved):
+                hits = int(np.isfinite(tree.query(moved, distance_upper_bound=cutoff_a)[0]).sum())
+            proxy.append((hits, sx, sy))
+    proxy.sort(key=lambda item: -item[0])
+    best = (-1.0, np.zeros(2))
+    for _, sx, sy in proxy[:n_candidates]:
+        (f1, _), _ = _score(ours_xyz, ref_xyz, np.array([sx, sy]), region, cutoff_a, lateral)
+        if f1 > best[0]:
+            best = (f1, np.array([sx, sy]))
+    fine = np.arange(-grid_step_a, grid_step_a + 1e-9, refine_step_a)
+    centre = best[1]
+    for dx in fine:
+        for dy in fine:
+            shift = centre + [dx, dy]
+            (f1, _), _ = _score(ours_xyz, ref_xyz, shift, region, cutoff_a, lateral)
+            if f1 > best[0] + 1e-12:
+                best = (f1, shift)
+    return best[1], best[0]
+
+
+def amorafm_agreement(
+    prediction: Any,
+    reference_xyz: str | os.PathLike,
+    scan_a: tuple[float, float] | None = None,
+    cutoff_a: float = 1.0,
+    depth_a: float = 3.0,
+    figure_path: str | os.PathLike | None = None,
+    stack: Any = None,
+) -> dict[str, Any]:
+    """O F1 at ``cutoff_a`` between our prediction and AmorAFM's, after registration.
+
+    ``prediction``: our ``<stem>.extxyz`` (its cell gives the scan size) or a Detection /
+    Prediction; ``reference_xyz``: ``amorafm_prediction.xyz``; ``scan_a``: (W, H) of our scan (A)
+    when the prediction carries none. Only the top ``depth_a`` A of O of each set count.
+    ``figure_path``: a PNG overlaying both (over ``stack.df[0]`` when a Stack is given).
+    Returns ``amorafm_agreement_o_f1``, ``amorafm_shift_a`` [2], ``amorafm_agreement_o_f1_lateral``
+    (registered and scored on x, y only), counts of O on each side and true positives.
+    """
+    symbols, positions, cell = _read_atoms(prediction)
+    if scan_a is None:
+        if cell is None and stack is not None:
+            cell = np.asarray(stack.scan_size_a)
+        if cell is None:
+            raise ValueError("amorafm_agreement: scan size unknown; pass scan_a=(W, H) in A")
+        scan_a = (float(cell[0]), float(cell[1]))
+    ref_symbols, ref_positions, ref_cell = _read_atoms(Path(reference_xyz))
+    region = (
+        (float(ref_cell[0]), float(ref_cell[1]))
+        if ref_cell is not None
+        else (AMORAFM_REGION_A, AMORAFM_REGION_A)
+    )
+    ours = _o_positions(symbols, positions, depth_a)
+    ref = _o_positions(ref_symbols, ref_positions, depth_a)
+    shift, f1 = register_shift(ours, ref, scan_a, region, cutoff_a)
+    shift_lat, f1_lat = register_shift(ours, ref, scan_a, region, cutoff_a, lateral=True)
+    (_, tp), inside = _score(ours, ref, shift, np.asarray(region), cutoff_a, lateral=False)
+    result = {
+        "amorafm_agreement_o_f1": float(f1),
+        "amorafm_shift_a": [round(float(v), 3) for v in shift],
+        "amorafm_agreement_o_f1_lateral": float(f1_lat),
+        "amorafm_shift_lateral_a": [round(float(v), 3) for v in shift_lat],
+        "n_ours_o_in_region": int(inside.sum()),
+        "n_reference_o": int(len(ref)),
+        "true_positives_o": int(tp),
+        "cutoff_a": cutoff_a,
+        "depth_a": depth_a,
+    }
+    if figure_path is not None:
+        from iceafm.figures import save_figure
+        from iceafm.figures.predict import agreement_figure
+
+        if stack is not None:
+            image, pixel = stack.df[0], stack.pixel_size_xy_a
+        else:
+            image, pixel = np.zeros((2, 2)), (scan_a[0] / 2, scan_a[1] / 2)
+        fig = agreement_figure(
+            image,
+            pixel,
+            ours[:, :2],
+            ref[:, :2] + shift,
+            (shift[0], shift[1], region[0], region[1]),
+            f"O F1 at {cutoff_a} A: {f1:.3f} (lateral {f1_lat:.3f}); AmorAFM region shifted "
+            f"by ({shift[0]:.2f}, {shift[1]:.2f}) A",
+        )
+        save_figure(fig, figure_path)
+    return result
