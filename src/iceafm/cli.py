@@ -65,16 +65,23 @@ def _device(name: str) -> str:
 def run_predict(args: argparse.Namespace) -> int:
     """Predict every input; print one line per stack written."""
     from iceafm.io.stacks import parse_scan_size, read_stacks, with_scan_size
-    from iceafm.models import load_detector
+    from iceafm.models import CheckpointError, load_detector
     from iceafm.predict import predict_stack, write_prediction
 
     scan = parse_scan_size(args.scan_size_a) if args.scan_size_a is not None else None
-    det = load_detector(args.model, device=_device(args.device))
     label = str(args.model) if args.model else "shipped (iceafm.models.PRETRAINED)"
     # every input read and sized before the first prediction: a bad one fails fast
     stacks = [
         with_scan_size(s) for path in args.inputs for s in read_stacks(path, scan, args.closest)
     ]
+    try:
+        det = load_detector(args.model, device=_device(args.device))
+    except CheckpointError:
+        raise
+    except Exception as err:  # torch.load raises many kinds (struct.error, ...) for junk files
+        raise CheckpointError(
+            f"{args.model}: not a readable detector checkpoint ({type(err).__name__}: {err})"
+        ) from None
     names = [s.name for s in stacks]
     doubled = sorted({n for n in names if names.count(n) > 1})
     if doubled:

@@ -53,12 +53,15 @@ def _read_atoms(source: Any) -> tuple[list[str], np.ndarray, np.ndarray | None]:
     return list(source.symbols), np.asarray(source.positions_a), None
 
 
-def o_f1(ours_xyz: np.ndarray, ref_xyz: np.ndarray, cutoff_a: float) -> tuple[float, int]:
-    """(F1, true positives) of O sets [n, 3] / [m, 3] with optimal one-to-one matching."""
+def o_f1(ours_xyz: np.ndarray, ref_xyz: np.ndarray, cutoff_a: float) -> tuple[float, int, float]:
+    """(F1, true positives, mean matched distance in A) of O sets [n, 3] / [m, 3] with optimal
+    one-to-one matching."""
     if not len(ours_xyz) and not len(ref_xyz):
-        return 1.0, 0
-    tp = len(match_atoms(ours_xyz, ref_xyz, cutoff_a)[0])
-    return 2 * tp / (len(ours_xyz) + len(ref_xyz)), tp
+        return 1.0, 0, 0.0
+    rows, cols = match_atoms(ours_xyz, ref_xyz, cutoff_a)
+    tp = len(rows)
+    dist = float(np.linalg.norm(ours_xyz[rows] - ref_xyz[cols], axis=1).mean()) if tp else 0.0
+    return 2 * tp / (len(ours_xyz) + len(ref_xyz)), tp, dist
 
 
 def _score(ours, ref, shift, region, cutoff_a, lateral):
@@ -85,7 +88,7 @@ def register_shift(
     n_candidates: int = 25,
 ) -> tuple[np.ndarray, float]:
     """Shift [2] (A) maximising the O F1 of ``ref_xyz`` + shift against ``ours_xyz`` (see the
-    module), and that F1. Ties keep the first shift found (grid order)."""
+    module), then minimising the mean matched distance (F1 is flat near the optimum); and F1."""
     region = np.asarray(region_a, dtype=np.float64)
     span = np.asarray(scan_a, dtype=np.float64) - region
     xs = np.arange(-2.0, span[0] + 2.0 + 1e-9, grid_step_a)
@@ -105,20 +108,21 @@ def register_shift(
                 hits = int(np.isfinite(tree.query(moved, distance_upper_bound=cutoff_a)[0]).sum())
             proxy.append((hits, sx, sy))
     proxy.sort(key=lambda item: -item[0])
-    best = (-1.0, np.zeros(2))
+    # F1 is flat within ~cutoff of the true shift: ties go to the smaller mean matched distance
+    best = ((-1.0, 0.0), np.zeros(2))
     for _, sx, sy in proxy[:n_candidates]:
-        (f1, _), _ = _score(ours_xyz, ref_xyz, np.array([sx, sy]), region, cutoff_a, lateral)
-        if f1 > best[0]:
-            best = (f1, np.array([sx, sy]))
+        (f1, _, dist), _ = _score(ours_xyz, ref_xyz, np.array([sx, sy]), region, cutoff_a, lateral)
+        if (f1, -dist) > best[0]:
+            best = ((f1, -dist), np.array([sx, sy]))
     fine = np.arange(-grid_step_a, grid_step_a + 1e-9, refine_step_a)
     centre = best[1]
     for dx in fine:
         for dy in fine:
             shift = centre + [dx, dy]
-            (f1, _), _ = _score(ours_xyz, ref_xyz, shift, region, cutoff_a, lateral)
-            if f1 > best[0] + 1e-12:
-                best = (f1, shift)
-    return best[1], best[0]
+            (f1, _, dist), _ = _score(ours_xyz, ref_xyz, shift, region, cutoff_a, lateral)
+            if (f1, -dist) > best[0]:
+                best = ((f1, -dist), shift)
+    return best[1], best[0][0]
 
 
 def amorafm_agreement(
@@ -156,7 +160,7 @@ def amorafm_agreement(
     ref = _o_positions(ref_symbols, ref_positions, depth_a)
     shift, f1 = register_shift(ours, ref, scan_a, region, cutoff_a)
     shift_lat, f1_lat = register_shift(ours, ref, scan_a, region, cutoff_a, lateral=True)
-    (_, tp), inside = _score(ours, ref, shift, np.asarray(region), cutoff_a, lateral=False)
+    (_, tp, _), inside = _score(ours, ref, shift, np.asarray(region), cutoff_a, lateral=False)
     result = {
         "amorafm_agreement_o_f1": float(f1),
         "amorafm_shift_a": [round(float(v), 3) for v in shift],

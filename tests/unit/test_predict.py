@@ -1,0 +1,181 @@
+"""``iceafm predict`` end to end on every input format (tiny untrained detector), slice choice,
+one-line errors, AmorAFM registration."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from ase.io import read
+from stack_fixtures import (
+    CLUSTERS,
+    PREMELT,
+    sharpening_stack,
+    tiny_detector_path,
+    write_mlspm_npz,
+    write_our_npz,
+    write_png_stack,
+    write_sxm,
+)
+
+from iceafm.cli import main
+from iceafm.io.stacks import Stack
+from iceafm.metrics.agreement import amorafm_agreement, register_shift
+from iceafm.predict import PredictError, select_slices
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return tiny_detector_path(tmp_path_factory.mktemp("model") / "tiny.pt")
+
+
+def _check_outputs(out, stem, scan_a):
+    atoms = read(out / f"{stem}.extxyz")
+    assert (out / f"{stem}.png").stat().st_size > 1000
+    for key in ("model", "input", "resampling", "slices_used", "frame"):
+        assert key in atoms.info
+    conf = atoms.arrays["confidence"]
+    assert len(conf) == len(atoms) and np.all((conf >= 0) & (conf <= 1))
+    if len(atoms):
+        xy = atoms.positions[:, :2]
+        assert np.all(xy > -1.0) and np.all(xy < np.asarray(scan_a) + 1.0)
+        o = atoms.positions[np.array(atoms.get_chemical_symbols()) == "O"]
+        if len(o):
+            assert o[:, 2].max() == pytest.approx(0.0, abs=1e-6)  # z relative to topmost O
+    assert list(out.glob(".*.part")) == []
+    return atoms
+
+
+def test_predict_every_format(tmp_path, tiny_model, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    df = sharpening_stack(6, shape_yx=(48, 64), pixel_a=0.25)
+    write_our_npz(inputs / "ours.npz", df, [3.0 + 0.2 * k for k in range(6)], 0.25)
+    views = np.stack([df, df[:, ::-1]])
+    write_our_npz(inputs / "views.npz", views, [3.2, 3.4, 3.6, 3.8, 4.0, 5.0], 0.2)
+    write_mlspm_npz(inputs / "mlspm.npz", df[::-1], (16.0, 12.0))
+    write_png_stack(inputs / "pngs", df, name="flake")
+    write_sxm(inputs / "scan.sxm", df[0], (16e-10, 12e-10))
+    out = tmp_path / "out"
+    argv = ["predict", *(str(p) for p in sorted(inputs.iterdir())), "--out", str(out),
+            "--model", str(tiny_model), "--scan-size-a", "16", "12"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    for stem, scan in (("ours", (16, 12)), ("views_v0", (12.8, 9.6)), ("views_v1", (12.8, 9.6)),
+                       ("mlspm", (16, 12)), ("flake", (16, 12)), ("scan", (16, 12))):
+        atoms = _check_outputs(out, stem, scan)
+        assert f"{stem}.extxyz" in printed
+        assert atoms.cell.lengths()[:2] == pytest.approx(scan)
+    assert "nearest slices" in read(out / "views_v0.extxyz").info["slices_used"]
+    assert "no heights recorded" in read(out / "flake.extxyz").info["slices_used"]
+
+
+def test_select_slices_nearest_and_refusal():
+    stack = Stack("s", np.zeros((5, 8, 8), np.float32), np.array([2.8, 3.0, 3.2, 3.4, 3.6]),
+                  (0.2, 0.2), "s.npz")
+    idx, how = select_slices(stack, np.array([3.0, 3.1, 3.35, 4.0]), 4)
+    assert idx.tolist() == [1, 1, 3, 4] and "max mismatch 0.40" in how
+    far = Stack("s", stack.df, stack.heights_a + 5.0, (0.2, 0.2), "s.npz")
+    with pytest.raises(PredictError, match="do not overlap"):
+        select_slices(far, np.array([3.0, 3.2]), 2)
+    no_heights = Stack("p", stack.df, None, (0.2, 0.2), "p")
+    assert select_slices(no_heights, np.array([3.0, 3.2, 3.4]), 3)[0].tolist() == [0, 1, 2]
+    assert select_slices(no_heights, np.arange(8.0), 8)[0].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_bad_inputs_one_line_exit_2(tmp_path, tiny_model, capsys):
+    good = tmp_path / "good.npz"
+    write_our_npz(good, np.zeros((2, 8, 8)), [3.0, 3.1], 0.2)
+    truncated = tmp_path / "trunc.npz"
+    truncated.write_bytes(good.read_bytes()[:80])
+    gaps = tmp_path / "gaps"
+    write_png_stack(gaps, sharpening_stack(3, (32, 32)))
+    (gaps / "1.png").unlink()
+    far = tmp_path / "far.npz"
+    write_our_npz(far, sharpening_stack(2, (32, 32)), [9.0, 9.5], 0.2)
+    bad_model = tmp_path / "bad.pt"
+    bad_model.write_bytes(b"junk")
+    m = ["--model", str(tiny_model)]
+    cases = [
+        ([str(truncated), *m], "trunc.npz"),
+        ([str(gaps), "--scan-size-a", "8", *m], "misses slice"),
+        ([str(tmp_path / "nowhere"), *m], "no such file or folder"),
+        ([str(gaps), "--scan-size-a", "0", *m], "--scan-size-a"),
+        ([str(far), *m], "do not overlap"),
+        ([str(good), "--model", str(bad_model)], "bad.pt"),
+        ([str(good), "--closest", "middle", *m], "--closest"),
+    ]
+    for args, expected in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            raise SystemExit(main(["predict", *args, "--out", str(tmp_path / "o")]))
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2, (args, err)
+        assert "Traceback" not in err and err.count("\n") == 1, err
+        assert expected in err, err
+    # and as a process: exit status 2, one line on stderr, no traceback
+    proc = subprocess.run(
+        [sys.executable, "-m", "iceafm.cli", "predict", str(truncated), "--out", str(tmp_path), *m],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "trunc.npz" in proc.stderr
+
+
+@pytest.mark.skipif(not PREMELT.is_dir(), reason=f"shared experimental images absent ({PREMELT})")
+def test_predict_shared_real_images(tmp_path, tiny_model):
+    """The shipped real images through the CLI: the premelting surface (cell.txt) and one
+    cluster stack (scan size given), each to extxyz + png in its own frame."""
+    out = tmp_path / "out"
+    assert main(["predict", str(PREMELT), "--out", str(out), "--model", str(tiny_model)]) == 0
+    atoms = _check_outputs(out, "amorafm_ice_surface", (70.0, 70.0))
+    assert "cell.txt" in atoms.info["reader_notes"]
+    jiang = tmp_path / "jiang"
+    jiang.mkdir()
+    for png in CLUSTERS.glob("Ying_Jiang_7_*.png"):
+        (jiang / png.name).symlink_to(png)
+    argv = ["predict", str(jiang), "--out", str(out), "--model", str(tiny_model),
+            "--scan-size-a", "25"]
+    assert main(argv) == 0
+    atoms = _check_outputs(out, "Ying_Jiang_7", (25.0, 25.0))
+    assert "detected by sharpness: last" in atoms.info["reader_notes"]
+
+
+def test_registration_recovers_a_known_shift():
+    rng = np.random.default_rng(4)
+    ref = np.column_stack([rng.uniform(0, 45, (150, 2)), rng.uniform(-1.0, 0.0, 150)])
+    shift = np.array([11.37, 6.82])
+    ours = ref.copy()
+    ours[:, :2] += shift + rng.normal(scale=0.15, size=(150, 2))
+    ours = ours[rng.random(150) > 0.1]  # 10 % missed
+    extra = np.column_stack([rng.uniform(0, 70, (200, 2)), rng.uniform(-1.0, 0.0, 200)])
+    extra = extra[~np.all((extra[:, :2] > shift) & (extra[:, :2] < shift + 45), axis=1)]
+    found, f1 = register_shift(np.vstack([ours, extra]), ref, (70.0, 70.0))
+    np.testing.assert_allclose(found, shift, atol=0.15)
+    assert f1 > 0.9
+
+
+def test_amorafm_agreement_one_call(tmp_path):
+    from ase import Atoms
+    from ase.io import write
+
+    rng = np.random.default_rng(5)
+    ref_o = np.column_stack([rng.uniform(0, 45, (120, 2)), rng.uniform(1.0, 2.5, 120)])
+    write(tmp_path / "ref.xyz", Atoms("O120", ref_o, cell=[45, 45, 3]), format="extxyz")
+    ours = ref_o.copy()
+    ours[:, :2] += [20.0, 3.5]
+    ours[:, 2] -= ours[:, 2].max()
+    atoms = Atoms(f"O120H{len(ours)}", np.vstack([ours, ours + [0.5, 0, -0.3]]),
+                  cell=[70, 70, 0])
+    write(tmp_path / "ours.extxyz", atoms, format="extxyz")
+    result = amorafm_agreement(tmp_path / "ours.extxyz", tmp_path / "ref.xyz",
+                               figure_path=tmp_path / "agree.png")
+    assert result["amorafm_agreement_o_f1"] == pytest.approx(1.0)
+    np.testing.assert_allclose(result["amorafm_shift_a"], [20.0, 3.5], atol=0.06)
+    assert (tmp_path / "agree.png").stat().st_size > 1000
+
+
+def test_console_script_help():
+    proc = subprocess.run([sys.executable, "-m", "iceafm.cli", "predict", "--help"],
+                          capture_output=True, text=True, check=True)
+    assert "--scan-size-a" in proc.stdout
