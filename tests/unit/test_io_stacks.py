@@ -173,7 +173,7 @@ def test_bad_inputs_one_line(tmp_path):
     write_our_npz(good, np.zeros((2, 8, 8)), [3.0, 3.1], 0.2)
     truncated = tmp_path / "trunc.npz"
     truncated.write_bytes(good.read_bytes()[:100])
-    cases[truncated] = "not a readable npz"
+    cases[truncated] = "truncated or corrupt npz"
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
     cases[tmp_path / "other.npz"] = "without 'df'"
     gaps = tmp_path / "gaps"

@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from iceafm.io.npz import NpzFileError, open_npz
+
 #: Lattice constant of hexagonal ice Ih (A); the O honeycomb of a basal bilayer has it as period.
 ICE_LATTICE_A = 4.52
 #: Extensions read as slices in a folder.
@@ -199,10 +201,10 @@ def parse_scan_size(values: tuple[float, ...] | list[float]) -> tuple[float, flo
 
 def _read_npz(path: Path) -> list[Stack]:
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with open_npz(path) as npz:
             data = {key: npz[key] for key in npz.files}
-    except Exception as err:  # numpy raises many kinds for a damaged zip
-        raise StackReadError(f"{path}: not a readable npz ({type(err).__name__}: {err})") from None
+    except NpzFileError as err:
+        raise StackReadError(str(err)) from None
     if "df" in data:
         return _read_our_npz(path, data)
     if "data" in data:
