@@ -35,7 +35,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from iceafm.data.loader import AugmentConfig, StackStream, random_slices, split_info
+from iceafm.data.loader import (
+    AugmentConfig,
+    DatasetFileError,
+    StackStream,
+    random_slices,
+    split_info,
+)
 from iceafm.io.atomic import atomic_path, write_text_atomic
 from iceafm.models.checkpoint import config_hash, load_checkpoint, save_checkpoint
 from iceafm.models.detector import Detector, DetectorMeta
@@ -378,7 +384,10 @@ def main(argv: list[str] | None = None) -> None:
         config = TrainConfig.from_config(json.loads(args.config_json))
     except (TrainConfigError, TypeError, json.JSONDecodeError) as err:
         raise SystemExit(f"error: {err}") from None
-    train_detector(config, args.train, args.val or None, args.state, args.log_csv)
+    try:
+        train_detector(config, args.train, args.val or None, args.state, args.log_csv)
+    except DatasetFileError as err:  # truncated or foreign split file: one line, no traceback
+        raise SystemExit(f"error: {err}") from None
     if dist.is_initialized():
         dist.destroy_process_group()
 
