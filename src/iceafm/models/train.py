@@ -205,7 +205,12 @@ def train_detector(
         depth_a=info.depth_a,
         threshold=config.threshold,
         nms_radius_a=config.nms_radius_a,
-        info={"name": config.name, "config_hash": config.hash(), "dataset": str(train_path)},
+        info={
+            "name": config.name,
+            "config_hash": config.hash(),
+            "dataset": str(train_path),
+            "train_config_json": json.dumps(config.to_dict(), sort_keys=True),
+        },
     )
     torch.manual_seed(config.seed)
     net_config = NetConfig(

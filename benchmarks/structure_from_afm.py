@@ -1,0 +1,187 @@
+"""Structure-from-AFM detector (issue 8): accuracy on the test split, throughput and memory.
+
+    .venv/bin/python benchmarks/structure_from_afm.py --dataset /path/to/results/dataset \
+        [--model src/iceafm/models/pretrained/detector.pt]
+
+Writes ``benchmarks/results/structure_from_afm.json``:
+- accuracy of the model on ``test.h5`` (AmorAFM's protocol made exact, iceafm.metrics.detection):
+  ``O.f1_0_1.5``, ``O.f1_1.5_3.0``, ``H.*``, ``O.precision``, ``O.recall``, ``success_rate``,
+  ``*.f1_0_1.5_at_0.35A``, ``n_test_stacks``;
+- ``train_samples_per_s``: optimiser steps of the model's own architecture on augmented batches;
+  ``loader_samples_per_s``: the streaming loader alone (same augmentations, the model's batch
+  size and worker count), its baseline in the same run;
+- ``predict_stacks_per_s``: ``Detector.detect`` one stack at a time (decoding included);
+- ``train_peak_rss_mb_1x`` / ``_4x``: peak RSS (process + loader workers) of one training epoch
+  over ``train.h5`` and over an HDF5 file that references the same data 4 times (virtual
+  datasets), each in a fresh subprocess; a narrow network (width 4) keeps the 4x epoch short,
+  so the numbers measure the data pipeline's memory, which must not grow with the dataset;
+- ``amorafm_agreement_o_f1``, ``amorafm_shift_a``: O F1 at 1.0 A against AmorAFM's published
+  prediction on the real premelting surface, after shift registration
+  (iceafm.metrics.agreement, iceafm.predict).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from common import machine_info, write_result
+
+from iceafm.data.loader import StackStream, random_slices
+from iceafm.models import PRETRAINED, load_detector
+from iceafm.models.evaluate import evaluate_split
+from iceafm.models.train import TrainConfig, detection_loss
+
+REPO = Path(__file__).resolve().parents[1]
+SURFACE = REPO.parent / "shared" / "data" / "experimental" / "amorafm_ice_surface"
+
+_RSS_CHILD = """
+import json, resource, sys, torch
+torch.set_num_threads(1)
+from iceafm.models.train import TrainConfig, train_detector
+config = TrainConfig.from_config(json.loads(sys.argv[1]))
+train_detector(config, sys.argv[2], None, sys.argv[3], sys.argv[4], progress=False)
+own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"peak_rss_mb": (own + workers) / 1024}))
+"""
+
+
+def repeated_split(source: Path, target: Path, times: int) -> None:
+    """An HDF5 split that references ``source``'s entries ``times`` times (virtual datasets; no
+    data copied), with the atom offsets rebuilt."""
+    with h5py.File(source, "r") as src, h5py.File(target, "w") as out:
+        for key, value in src.attrs.items():
+            out.attrs[key] = value
+        for name in ("df", "targets", "atoms_xyz", "atoms_number", "sample_id", "view"):
+            ds = src[name]
+            layout = h5py.VirtualLayout((times * ds.shape[0], *ds.shape[1:]), dtype=ds.dtype)
+            vsource = h5py.VirtualSource(ds)
+            for k in range(times):
+                layout[k * ds.shape[0] : (k + 1) * ds.shape[0]] = vsource
+            out.create_virtual_dataset(name, layout)
+        offsets = src["atoms_offsets"][:]
+        n_atoms = offsets[-1]
+        out["atoms_offsets"] = np.concatenate(
+            [offsets[:1]] + [offsets[1:] + k * n_atoms for k in range(times)]
+        )
+
+
+def peak_rss_mb(split: Path, config: dict, work: Path) -> float:
+    """Peak RSS (MB) of one training epoch over ``split`` in a fresh subprocess."""
+    tag = split.stem
+    proc = subprocess.run(
+        [sys.executable, "-c", _RSS_CHILD, json.dumps(config), str(split),
+         str(work / f"{tag}.pt"), str(work / f"{tag}.csv")],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return float(json.loads(proc.stdout.strip().splitlines()[-1])["peak_rss_mb"])
+
+
+def throughput(train_split: Path, config: TrainConfig, n_batches: int) -> tuple[float, float]:
+    """(train_samples_per_s, loader_samples_per_s) on ``n_batches`` batches of the split."""
+    stream = StackStream(train_split, config.batch_size, seed=0, augment=config.augment)
+    loader = torch.utils.data.DataLoader(
+        stream, batch_size=config.batch_size, num_workers=config.workers
+    )
+    t0, n_loaded, batches = time.perf_counter(), 0, []
+    for k, (df, targets) in enumerate(loader):
+        n_loaded += len(df)
+        batches.append((df, targets))
+        if k + 1 == n_batches:
+            break
+    loader_rate = n_loaded / (time.perf_counter() - t0)
+    torch.manual_seed(0)
+    from iceafm.models.unet3d import DetectorNet, NetConfig
+
+    info = stream.info
+    net = DetectorNet(
+        NetConfig(config.width, config.depth, info.geometry.voxel_xy_px, info.targets_shape[0],
+                  info.targets_shape[2])
+    )  # fmt: skip
+    optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr)
+    generator = torch.Generator().manual_seed(0)
+    t0, n_trained = time.perf_counter(), 0
+    for df, targets in batches:
+        df = random_slices(df, config.augment.slices, config.augment.slices_min, generator)
+        loss = detection_loss(net(df), targets, config.pos_weight, config.offset_weight)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        n_trained += len(df)
+    return n_trained / (time.perf_counter() - t0), loader_rate
+
+
+def predict_rate(detector, test_split: Path, n: int) -> float:
+    """Stacks per second through ``detector.detect`` (one at a time)."""
+    from iceafm.data.loader import iter_split
+
+    stacks = [e["df"] for e, _ in zip(iter_split(test_split), range(n), strict=False)]
+    t0 = time.perf_counter()
+    for df in stacks:
+        detector.detect(df)
+    return len(stacks) / (time.perf_counter() - t0)
+
+
+def amorafm_keys(detector) -> dict:
+    """HOOK (lead wires the final form): agreement with AmorAFM's published prediction on the
+    real premelting surface, through iceafm.predict and iceafm.metrics.agreement."""
+    try:
+        from iceafm.io.stacks import read_stacks, with_scan_size
+        from iceafm.metrics.agreement import amorafm_agreement
+        from iceafm.predict import predict_stack
+    except ImportError as err:
+        return {"amorafm_agreement_o_f1": None, "amorafm_note": f"not available: {err}"}
+    stack = with_scan_size(read_stacks(SURFACE)[0])
+    prediction = predict_stack(detector, stack, "benchmark")
+    result = amorafm_agreement(prediction, SURFACE / "amorafm_prediction.xyz", stack=stack)
+    return {k: result[k] for k in result if k.startswith("amorafm_") or k.startswith("n_")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=Path("results/dataset"))
+    parser.add_argument("--model", type=Path, default=PRETRAINED)
+    parser.add_argument("--batches", type=int, default=12, help="batches for the throughputs")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    detector = load_detector(args.model)
+    train_config = TrainConfig.from_config(
+        json.loads(detector.info.get("train_config_json", "{}"))
+    )
+    record = machine_info(("torch", "h5py"))
+    record["model"] = str(args.model)
+    record["model_info"] = detector.info
+    record["dataset"] = str(args.dataset)
+    result = evaluate_split(detector, args.dataset / "test.h5")
+    record.update(result["summary"])
+    record["metrics"] = {k: v for k, v in result.items() if k.startswith("cutoff_")}
+    train_rate, loader_rate = throughput(args.dataset / "train.h5", train_config, args.batches)
+    record["train_samples_per_s"] = train_rate
+    record["loader_samples_per_s"] = loader_rate
+    record["loader_over_train"] = loader_rate / train_rate
+    record["predict_stacks_per_s"] = predict_rate(detector, args.dataset / "test.h5", 32)
+    rss_config = {**train_config.to_dict(), "width": 4, "depth": 2, "epochs": 1, "name": "rss"}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        repeated = work / "train_4x.h5"
+        repeated_split((args.dataset / "train.h5").resolve(), repeated, 4)
+        record["train_peak_rss_mb_1x"] = peak_rss_mb(args.dataset / "train.h5", rss_config, work)
+        record["train_peak_rss_mb_4x"] = peak_rss_mb(repeated, rss_config, work)
+    record["rss_ratio_4x_over_1x"] = record["train_peak_rss_mb_4x"] / record["train_peak_rss_mb_1x"]
+    record.update(amorafm_keys(detector))
+    record["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    print(json.dumps({k: v for k, v in record.items() if k != "metrics"}, indent=1, default=str))
+    write_result("structure_from_afm", record)
+
+
+if __name__ == "__main__":
+    main()
