@@ -26,9 +26,13 @@ from ase import Atoms
 from iceafm.io.atomic import atomic_path
 from iceafm.io.stacks import (
     Stack,
+    StackReadError,
     normalise_slices,
+    read_stacks,
     resample,
+    stack_files,
     subtract_row_median,
+    with_given_scan_size,
     with_scan_size,
 )
 
@@ -158,6 +162,26 @@ def predict_stack(
         stack,
         info,
     )
+
+
+def configured_stack(section: dict[str, Any], images_dir: str | Path, name: str) -> Stack:
+    """Stack ``name`` of the ``predict_real`` config section's inputs under ``images_dir``, with
+    its scan size: ``scan_size_a[name]`` if configured, else the recorded one (npz, .sxm,
+    cell.txt), else ``assumed_scan_size_a`` if not null, else estimated from the ice lattice."""
+    for entry in section["inputs"]:
+        path = Path(images_dir) / entry
+        if name not in stack_files(path):
+            continue
+        stack = next(s for s in read_stacks(path, None, section["closest"]) if s.name == name)
+        if name in section["scan_size_a"]:
+            given = section["scan_size_a"][name]
+            return with_given_scan_size(stack, given, "predict_real.scan_size_a")
+        if stack.pixel_size_xy_a is None and section["assumed_scan_size_a"] is not None:
+            return with_given_scan_size(
+                stack, section["assumed_scan_size_a"], "predict_real.assumed_scan_size_a (assumed)"
+            )
+        return with_scan_size(stack)
+    raise StackReadError(f"{images_dir}: no stack {name!r} in predict_real.inputs")
 
 
 def prediction_atoms(prediction: Prediction) -> Atoms:

@@ -1,5 +1,6 @@
 # Config access, sample ids and wildcard constraints shared by every stage.
 import os
+import re
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -13,6 +14,7 @@ from iceafm.config_checks import (
     import_files as checked_import_files,
 )
 from iceafm.data.splits import SPLITS
+from iceafm.io.stacks import StackReadError, stack_files
 
 SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
 
@@ -120,6 +122,7 @@ def get_final_output():
     model = config["train"]["name"]
     products = ("checkpoint.pt", "metrics.json", "evaluation.png")
     targets += [f"results/models/{model}/{product}" for product in products]
+    targets += predict_real_targets()
     return targets
 
 # ---- afm stage: input functions and derived params
@@ -142,3 +145,62 @@ def afm_targets():
         "results/figures/afm_stack.png",
         "results/figures/afm_electrostatics.png",
     ]
+
+
+# ---- predict stage: real images (iceafm.io.stacks), input functions and the stack list
+def predict_images_dir():
+    """The experimental images folder: absolute, or relative to the repository root."""
+    folder = config["predict_real"]["images_dir"]
+    return folder if os.path.isabs(folder) else os.path.join(workflow.basedir, folder)
+
+
+def predict_model_path():
+    """The detector checkpoint: the configured one (absolute, or relative to the working
+    directory, e.g. a campaign's results/models/<name>/checkpoint.pt), else the shipped model."""
+    # iceafm.models.PRETRAINED, without importing torch while planning
+    shipped = os.path.join(SRC, "iceafm", "models", "pretrained", "detector.pt")
+    return config["predict_real"]["model"] or shipped
+
+
+def predict_stacks():
+    """{stack name: [files]} of every configured input under the images folder ({} if absent)."""
+    folder = predict_images_dir()
+    if not os.path.isdir(folder):
+        return {}
+    stacks = {}
+    for name in config["predict_real"]["inputs"]:
+        try:
+            found = stack_files(os.path.join(folder, name))
+        except StackReadError as err:
+            stop_before_any_job(f"config predict_real.inputs: {err}")
+        for stack, files in found.items():
+            if stack in stacks:
+                stop_before_any_job(f"config predict_real.inputs: stack {stack!r} occurs twice")
+            stacks[stack] = [str(f) for f in files]
+    return stacks
+
+
+PREDICT_STACKS = predict_stacks()
+
+
+def predict_reference():
+    """AmorAFM's published prediction, if configured and present, else None."""
+    ref = config["predict_real"]["amorafm_reference"]
+    if not ref or "amorafm_ice_surface" not in PREDICT_STACKS:
+        return None
+    path = os.path.join(predict_images_dir(), ref)
+    return path if os.path.isfile(path) else None
+
+
+def predict_real_targets():
+    """Predictions and figures of the real images, only where the images folder and the model
+    exist (a fresh clone elsewhere may lack ../shared; a campaign model under results/ counts)."""
+    model = predict_model_path()
+    if not PREDICT_STACKS or not (os.path.isfile(model) or model.startswith("results/")):
+        return []
+    targets = [
+        f"results/predict_real/{stack}.{ext}" for stack in PREDICT_STACKS for ext in ("extxyz", "png")
+    ]
+    if predict_reference():
+        targets += [f"results/predict_real/amorafm_agreement.{ext}" for ext in ("json", "png")]
+    return targets

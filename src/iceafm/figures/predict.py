@@ -42,6 +42,9 @@ def prediction_figure(prediction: Prediction) -> Figure:
         size = (30 if species == "O" else 12) * np.clip(1 + xyz[:, 2] / 3.0, 0.3, 1.0)
         ax.scatter(xyz[:, 0], xyz[:, 1], s=size, c=colours, edgecolors="black", linewidths=0.3,
                    label=f"{species} ({sel.sum()})")
+    extent = _image_extent(image.shape, stack.pixel_size_xy_a)
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
     n_o = int((symbols == "O").sum())
     n_h = int((symbols == "H").sum())
     ax.set_title(f"{stack.name}: {n_o} O, {n_h} H over the closest slice", fontsize=10)
@@ -71,6 +74,9 @@ def agreement_figure(
     ax.scatter(*reference_o_xy_a.T, s=8, c="cyan", label=f"AmorAFM O ({len(reference_o_xy_a)})")
     x0, y0, w, h = region_a
     ax.plot([x0, x0 + w, x0 + w, x0, x0], [y0, y0, y0 + h, y0 + h, y0], "c--", lw=0.8)
+    extent = _image_extent(image.shape, pixel_xy_a)
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("x (A)")
     ax.set_ylabel("y (A)")

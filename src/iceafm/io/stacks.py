@@ -120,11 +120,14 @@ def _npz_member_shape(path: Path, key: str) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def list_stacks(path: str | Path) -> list[str]:
-    """Names of the stacks :func:`read_stacks` would return for ``path``, reading no pixels."""
+def stack_files(path: str | Path) -> dict[str, list[Path]]:
+    """{stack name: the files it is read from} for ``path`` (what :func:`read_stacks` returns,
+    in the same order), reading no pixels: a folder's slices (and its ``cell.txt``), or the file.
+    """
     path = Path(path)
     if path.is_dir():
-        return list(_slice_groups(path))
+        cell = [path / "cell.txt"] if (path / "cell.txt").is_file() else []
+        return {name: [p for _, p in items] + cell for name, items in _slice_groups(path).items()}
     if not path.exists():
         raise StackReadError(f"{path}: no such file or folder; expected an npz, .sxm or a folder")
     if path.suffix.lower() == ".npz":
@@ -134,10 +137,15 @@ def list_stacks(path: str | Path) -> list[str]:
             if "df" in keys:
                 shape = _npz_member_shape(path, "df")
                 if len(shape) == 4 and shape[0] > 1:
-                    return [f"{path.stem}_v{k}" for k in range(shape[0])]
+                    return {f"{path.stem}_v{k}": [path] for k in range(shape[0])}
         except (OSError, zipfile.BadZipFile, ValueError, KeyError) as err:
             raise StackReadError(f"{path}: not a readable npz ({err})") from None
-    return [path.stem]
+    return {path.stem: [path]}
+
+
+def list_stacks(path: str | Path) -> list[str]:
+    """Names of the stacks :func:`read_stacks` would return for ``path``, reading no pixels."""
+    return list(stack_files(path))
 
 
 def read_stacks(
@@ -525,6 +533,14 @@ def estimate_pixel_size_a(df: np.ndarray, min_score: float = 2.0) -> tuple[float
         f"{n} px (six-fold score {score:.1f}), a = {ICE_LATTICE_A} A -> {pixel:.4f} A/px"
     )
     return float(pixel), note
+
+
+def with_given_scan_size(stack: Stack, scan_a: tuple[float, ...], origin: str) -> Stack:
+    """``stack`` with scan size ``scan_a`` (W [, H] in A) from ``origin`` (said in the notes)."""
+    width, height = parse_scan_size(scan_a)
+    ny, nx = stack.df.shape[1:]
+    note = f"scan size {width:g} x {height:g} A from {origin}"
+    return replace(stack, pixel_size_xy_a=(width / nx, height / ny), notes=[*stack.notes, note])
 
 
 def with_scan_size(stack: Stack) -> Stack:
