@@ -13,6 +13,7 @@ import numpy as np
 from iceafm.data.splits import SPLITS, split_samples
 from iceafm.data.store import SplitWriter
 from iceafm.io.atomic import write_json_atomic
+from iceafm.io.npz import open_npz
 
 
 class DatasetInputError(ValueError):
@@ -70,13 +71,13 @@ def build_dataset(
     excluded, valid = {}, []
     entry_shapes, attrs = None, None
     for sample in samples:
-        with np.load(afm_by_sample[sample]) as afm:
+        with open_npz(afm_by_sample[sample]) as afm:
             if bool(afm["failed"]):
                 excluded[sample] = str(afm["reason"])
                 continue
             valid.append(sample)
             if entry_shapes is None:
-                with np.load(labels_by_sample[sample]) as labels:
+                with open_npz(labels_by_sample[sample]) as labels:
                     entry_shapes = {
                         "df": afm["df"].shape[1:],
                         "targets": labels["targets"].shape[1:],
@@ -96,8 +97,8 @@ def build_dataset(
         ) as writer:
             for sample in splits[split]:
                 with (
-                    np.load(afm_by_sample[sample]) as afm,
-                    np.load(labels_by_sample[sample]) as lab,
+                    open_npz(afm_by_sample[sample]) as afm,
+                    open_npz(labels_by_sample[sample]) as lab,
                 ):
                     _check_pair(sample, afm, lab, afm_by_sample[sample], labels_by_sample[sample])
                     offsets = lab["atoms_offsets"]
