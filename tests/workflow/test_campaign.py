@@ -63,3 +63,19 @@ def test_config_edit_reruns_exactly_what_it_shapes(campaign, section, key, value
     assert counts.get("dataset") == 1, counts
     for rule in untouched:
         assert rule not in counts, (rule, counts)
+
+
+def test_detector_is_trained_and_evaluated_and_a_train_edit_reruns_only_it(campaign):
+    work, config, _ = campaign
+    metrics = json.loads((work / "results/models/detector/metrics.json").read_text())
+    assert metrics["n_stacks"] > 0 and "O.f1_0_1.5" in metrics["summary"]
+    assert (work / "results/models/detector/evaluation.png").stat().st_size > 0
+    log = (work / "results/models/detector/train_log.csv").read_text().splitlines()
+    assert len(log) == 1 + config["train"]["epochs"]
+    edited = json.loads(json.dumps(config))
+    edited["train"]["lr"] = 5e-4
+    counts = job_counts(run_snakemake(work, "-n", config=edited).stdout)
+    assert {k: v for k, v in counts.items() if k not in ("all", "total")} == {
+        "train": 1,
+        "evaluate": 1,
+    }, counts

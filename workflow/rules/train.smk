@@ -10,8 +10,9 @@ rule train:
         log_csv="results/models/{model}/train_log.csv",
     params:
         train=lookup(dpath="train", within=config),
-        # resumable state, not an output: a killed job continues from its last epoch
-        state="scratch/train/{model}/state.pt",
+        # resumable state (<config hash>.pt), not an output: a killed job continues from its
+        # last finished epoch
+        state_dir="scratch/train/{model}",
     log:
         "logs/train/{model}.log",
     benchmark:

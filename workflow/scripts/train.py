@@ -8,7 +8,7 @@ run_training(
     dict(snakemake.params.train),
     snakemake.input.train,
     snakemake.input.val,
-    snakemake.params.state,
+    snakemake.params.state_dir,
     snakemake.output.log_csv,
     snakemake.output.checkpoint,
     threads=snakemake.threads,

@@ -63,7 +63,7 @@ def plot_evaluation(
     ax.set_xticks(x, labels)
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("F1")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper right", fontsize=8)
     ax.set_title(
         f"{title}: {result['n_stacks']} test stacks, success rate {result['success_rate']:.2f} "
         "(depth below the topmost O)",

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from iceafm.data.loader import iter_split
+from iceafm.data.loader import iter_split, split_info
 from iceafm.figures.detector import plot_evaluation
 from iceafm.io.atomic import write_json_atomic
 from iceafm.metrics.detection import DetectionScorer, flat_metrics
@@ -26,6 +26,12 @@ def evaluate_split(
     """Score the first ``max_stacks`` stacks (None: all) of ``split_path`` (metrics of
     :mod:`iceafm.metrics.detection`, plus the flat benchmark keys under ``summary``); write the
     JSON and the figure when paths are given."""
+    n = (
+        split_info(split_path).n
+        if max_stacks is None
+        else min(max_stacks, split_info(split_path).n)
+    )
+    shown = set(np.linspace(0, n - 1, min(n_examples, n)).round().astype(int).tolist())
     scorer = DetectionScorer()
     examples: list[tuple[np.ndarray, Any, list[str], np.ndarray]] = []
     pending: list[dict[str, Any]] = []
@@ -35,7 +41,7 @@ def evaluate_split(
         for entry, grid in zip(pending, grids, strict=True):
             found = detector.decode(grid)
             scorer.add(found.symbols, found.positions_a, entry["symbols"], entry["xyz_a"])
-            if len(examples) < n_examples and entry["index"] % 7 == 0:
+            if entry["index"] in shown:
                 examples.append((entry["df"], found, entry["symbols"], entry["xyz_a"]))
         pending.clear()
 

@@ -348,15 +348,17 @@ def run_training(
     train: dict[str, Any],
     train_path: str | os.PathLike,
     val_path: str | os.PathLike | None,
-    state_path: str | os.PathLike,
+    state_dir: str | os.PathLike,
     log_csv: str | os.PathLike,
     checkpoint_path: str | os.PathLike,
     threads: int = 1,
 ) -> None:
-    """Rule ``train``: validate the ``train`` config, train (resuming from ``state_path``) and
-    copy the final state to ``checkpoint_path`` atomically. With several visible GPUs (device
-    auto/cuda) the training runs under ``torchrun``, one process per GPU, on this node."""
+    """Rule ``train``: validate the ``train`` config, train (resuming from
+    ``state_dir/<config hash>.pt``, so an edited config starts afresh and an unchanged one
+    continues) and copy the final state to ``checkpoint_path`` atomically. With several visible
+    GPUs (device auto/cuda) the training runs under ``torchrun``, one process per GPU."""
     config = TrainConfig.from_config(train)
+    state_path = Path(state_dir) / f"{config.hash()}.pt"
     torch.set_num_threads(max(1, threads))
     n_gpus = torch.cuda.device_count() if config.device in ("auto", "cuda") else 0
     if n_gpus > 1 and "WORLD_SIZE" not in os.environ:
