@@ -12,8 +12,8 @@ from pathlib import Path
 from afm_fixtures import small_settings
 
 from iceafm.afm.stack import simulate_structure, view_seed, write_stack_npz
-from iceafm.data.build import DatasetParams, build_dataset
 from iceafm.afm.views import make_views
+from iceafm.data.build import DatasetParams, build_dataset
 from iceafm.labels import LabelParams, write_labels_npz
 from iceafm.structures import generate_structure
 
