@@ -179,3 +179,21 @@ def test_console_script_help():
     proc = subprocess.run([sys.executable, "-m", "iceafm.cli", "predict", "--help"],
                           capture_output=True, text=True, check=True)
     assert "--scan-size-a" in proc.stdout
+
+
+def test_orientation_diagnostic_finds_a_flipped_reference(tmp_path):
+    from ase import Atoms
+    from ase.io import write
+
+    rng = np.random.default_rng(6)
+    ref_o = np.column_stack([rng.uniform(0, 45, (80, 2)), rng.uniform(1.0, 2.5, 80)])
+    write(tmp_path / "ref.xyz", Atoms("O80", ref_o, cell=[45, 45, 3]), format="extxyz")
+    ours = ref_o.copy()
+    ours[:, 1] = 45.0 - ours[:, 1]  # the reference is y-mirrored with respect to our frame
+    ours[:, :2] += [5.0, 8.0]
+    atoms = Atoms("O80", ours, cell=[60, 60, 0])
+    write(tmp_path / "ours.extxyz", atoms, format="extxyz")
+    result = amorafm_agreement(tmp_path / "ours.extxyz", tmp_path / "ref.xyz",
+                               all_orientations=True)
+    by = result["o_f1_by_orientation"]
+    assert by["flip_y"] == pytest.approx(1.0) and by["identity"] < 0.5

@@ -17,6 +17,7 @@ def main() -> None:
         snakemake.input.reference,
         figure_path=snakemake.output.png,
         stack=stack,
+        all_orientations=True,
     )
     write_json_atomic(snakemake.output.json, result)
     print(result)

@@ -125,6 +125,26 @@ def register_shift(
     return best[1], best[0][0]
 
 
+#: The square's symmetries (2x2 matrices acting on x, y about the region centre).
+ORIENTATIONS: dict[str, np.ndarray] = {
+    "identity": np.array([[1, 0], [0, 1]]),
+    "rot90": np.array([[0, -1], [1, 0]]),
+    "rot180": np.array([[-1, 0], [0, -1]]),
+    "rot270": np.array([[0, 1], [-1, 0]]),
+    "flip_x": np.array([[-1, 0], [0, 1]]),
+    "flip_y": np.array([[1, 0], [0, -1]]),
+    "transpose": np.array([[0, 1], [1, 0]]),
+    "antitranspose": np.array([[0, -1], [-1, 0]]),
+}
+
+
+def _oriented(ref_xyz: np.ndarray, matrix: np.ndarray, region: tuple[float, float]) -> np.ndarray:
+    centre = np.asarray(region) / 2
+    out = ref_xyz.copy()
+    out[:, :2] = (ref_xyz[:, :2] - centre) @ matrix.T + centre
+    return out
+
+
 def amorafm_agreement(
     prediction: Any,
     reference_xyz: str | os.PathLike,
@@ -133,6 +153,7 @@ def amorafm_agreement(
     depth_a: float = 3.0,
     figure_path: str | os.PathLike | None = None,
     stack: Any = None,
+    all_orientations: bool = False,
 ) -> dict[str, Any]:
     """O F1 at ``cutoff_a`` between our prediction and AmorAFM's, after registration.
 
@@ -141,7 +162,10 @@ def amorafm_agreement(
     when the prediction carries none. Only the top ``depth_a`` A of O of each set count.
     ``figure_path``: a PNG overlaying both (over ``stack.df[0]`` when a Stack is given).
     Returns ``amorafm_agreement_o_f1``, ``amorafm_shift_a`` [2], ``amorafm_agreement_o_f1_lateral``
-    (registered and scored on x, y only), counts of O on each side and true positives.
+    (registered and scored on x, y only), counts of O on each side and true positives; with
+    ``all_orientations`` also ``o_f1_by_orientation``: the registered F1 after each of the
+    square's 8 symmetries of the reference about its centre (a diagnostic: the reference's
+    lattice is rotated about 25 degrees from the image's in the identity orientation).
     """
     symbols, positions, cell = _read_atoms(prediction)
     if scan_a is None:
@@ -161,6 +185,13 @@ def amorafm_agreement(
     shift, f1 = register_shift(ours, ref, scan_a, region, cutoff_a)
     shift_lat, f1_lat = register_shift(ours, ref, scan_a, region, cutoff_a, lateral=True)
     (_, tp, _), inside = _score(ours, ref, shift, np.asarray(region), cutoff_a, lateral=False)
+    orientation_f1 = {"identity": float(f1)}
+    if all_orientations:
+        for name, matrix in ORIENTATIONS.items():
+            if name != "identity":
+                oriented = _oriented(ref, matrix, region)
+                orientation_f1[name] = float(register_shift(ours, oriented, scan_a, region,
+                                                            cutoff_a)[1])
     result = {
         "amorafm_agreement_o_f1": float(f1),
         "amorafm_shift_a": [round(float(v), 3) for v in shift],
@@ -172,6 +203,9 @@ def amorafm_agreement(
         "cutoff_a": cutoff_a,
         "depth_a": depth_a,
     }
+    if all_orientations:
+        # diagnostic only: the published place is unrecorded, its orientation assumed identity
+        result["o_f1_by_orientation"] = orientation_f1
     if figure_path is not None:
         from iceafm.figures import save_figure
         from iceafm.figures.predict import agreement_figure
