@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "sharper end)")
     predict.add_argument("--line-correction", choices=("none", "row_median"), default="none",
                          help="scan-line artifact correction (default none)")
-    predict.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    predict.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
     predict.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 

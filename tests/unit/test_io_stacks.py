@@ -204,3 +204,18 @@ def test_bad_inputs_one_line(tmp_path):
     for bad in ([0.0], [1, 2, 3], ["x"], [-5.0, 3.0]):
         with pytest.raises(StackReadError, match="--scan-size-a"):
             parse_scan_size(bad)
+
+
+def test_png_bit_depths_and_colour(tmp_path):
+    from PIL import Image
+
+    ramp = np.tile(np.arange(32, dtype=np.uint16) * 2000, (16, 1))
+    folder = tmp_path / "depths"
+    folder.mkdir()
+    Image.fromarray(ramp).save(folder / "0.png")  # 16-bit grey
+    rgb = np.stack([ramp // 256] * 3, axis=-1).astype(np.uint8)
+    Image.fromarray(rgb).save(folder / "1.png")  # colour -> grey
+    (stack,) = read_stacks(folder, scan_size_a=(6.4, 3.2), closest="first")
+    assert stack.df.shape == (2, 16, 32) and stack.df.dtype == np.float32
+    np.testing.assert_allclose(stack.df[0, 0], ramp[0])
+    np.testing.assert_allclose(stack.df[1, 0], ramp[0] // 256, atol=1)

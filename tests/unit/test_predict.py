@@ -23,7 +23,7 @@ from stack_fixtures import (
 from iceafm.cli import main
 from iceafm.io.stacks import Stack
 from iceafm.metrics.agreement import amorafm_agreement, register_shift
-from iceafm.predict import PredictError, select_slices
+from iceafm.predict import PredictError, configured_stack, select_slices
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +197,25 @@ def test_orientation_diagnostic_finds_a_flipped_reference(tmp_path):
                                all_orientations=True)
     by = result["o_f1_by_orientation"]
     assert by["flip_y"] == pytest.approx(1.0) and by["identity"] < 0.5
+
+
+def test_configured_stack_scan_size_precedence(tmp_path):
+    """predict_real: per-stack config > recorded (cell.txt) > assumed > ice-lattice estimate."""
+    from stack_fixtures import honeycomb_image
+
+    lattice = np.stack([honeycomb_image((200, 200), 0.15, seed=s) for s in range(2)])
+    write_png_stack(tmp_path / "cell", lattice)
+    (tmp_path / "cell" / "cell.txt").write_text("L_exp\n3. 3.\n")
+    write_png_stack(tmp_path / "bare", lattice, name="bare")
+    section = {"inputs": ["cell", "bare"], "closest": "first", "scan_size_a": {},
+               "assumed_scan_size_a": [25.0, 25.0]}
+
+    def scan(name, **edit):
+        return configured_stack({**section, **edit}, tmp_path, name).scan_size_a
+
+    assert scan("cell") == pytest.approx((30.0, 30.0))
+    assert scan("cell", scan_size_a={"cell": [20.0]}) == pytest.approx((20.0, 20.0))
+    assert scan("bare") == pytest.approx((25.0, 25.0))
+    assert scan("bare", assumed_scan_size_a=None) == pytest.approx((30.0, 30.0), rel=0.03)
+    with pytest.raises(ValueError, match="no stack 'other'"):
+        configured_stack(section, tmp_path, "other")
