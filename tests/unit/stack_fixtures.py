@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from helpers import EXPERIMENTAL
 from PIL import Image
 
 #: The shared real images (README there); tests that need them skip when absent.
-EXPERIMENTAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "experimental"
 PREMELT = EXPERIMENTAL / "amorafm_ice_surface"
 CLUSTERS = EXPERIMENTAL / "ice_clusters_styletrans"
 
