@@ -10,7 +10,7 @@ from ml_fixtures import build_ml_dataset
 from iceafm.data.loader import AugmentConfig, StackStream, augment_sample, iter_split, split_info
 from iceafm.models import CheckpointError, load_detector, save_detector
 from iceafm.models.decode import decode_grid, encode_atoms
-from iceafm.models.evaluate import evaluate_split
+from iceafm.models.evaluate import calibrate_thresholds, evaluate_split
 from iceafm.models.train import TrainConfig, train_detector
 from iceafm.models.unet3d import DetectorNet, NetConfig
 
@@ -150,3 +150,17 @@ def test_detect_follows_the_contract_in_any_units(splits, overfit, tmp_path):
     assert np.all((found.confidence > 0.5) & (found.confidence <= 1.0))
     is_o = np.array(found.symbols) == "O"
     assert found.positions_a[is_o, 2].max() == pytest.approx(0.0)
+
+
+def test_thresholds_calibrated_per_species_do_not_lower_f1(splits, overfit):
+    detector, _ = overfit
+    thresholds = calibrate_thresholds(detector, splits["val"], candidates=(0.3, 0.5, 0.7))
+    assert set(thresholds) == {"O", "H"} and set(thresholds.values()) <= {0.3, 0.5, 0.7}
+    before = evaluate_split(detector, splits["val"])["cutoff_1A"]
+    detector.meta.threshold = thresholds
+    try:
+        after = evaluate_split(detector, splits["val"])["cutoff_1A"]
+    finally:
+        detector.meta.threshold = 0.5
+    for species in ("O", "H"):
+        assert after[species]["overall"]["f1"] >= before[species]["overall"]["f1"] - 1e-12

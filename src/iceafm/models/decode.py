@@ -10,6 +10,7 @@ z in (above - (iz + 1) vz, above - iz vz] relative to the topmost O (``above`` =
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,15 +65,20 @@ def non_max_suppression(xyz_a: np.ndarray, conf: np.ndarray, radius_a: float) ->
 
 
 def decode_grid(
-    grid: np.ndarray, geometry: GridGeometry, threshold: float = 0.5, nms_radius_a: float = 1.0
+    grid: np.ndarray,
+    geometry: GridGeometry,
+    threshold: float | Mapping[str, float] = 0.5,
+    nms_radius_a: float = 1.0,
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Atoms of a predicted (or target) grid: (symbols [n], xyz_a [n, 3] (labels frame: scan x,
     y; z relative to the topmost O), confidence [n]), species in :data:`SPECIES` order, each
-    sorted by descending confidence, after a confidence threshold and per-species NMS."""
+    sorted by descending confidence, after a confidence threshold (one value, or one per
+    species) and per-species NMS."""
     symbols: list[str] = []
     xyz_all, conf_all = [np.zeros((0, 3))], [np.zeros(0)]
     for s, name in enumerate(SPECIES):
-        xyz, conf = grid_to_candidates(grid, geometry, s, threshold)
+        cut = threshold[name] if isinstance(threshold, Mapping) else threshold
+        xyz, conf = grid_to_candidates(grid, geometry, s, cut)
         keep = non_max_suppression(xyz, conf, nms_radius_a)
         symbols += [name] * len(keep)
         xyz_all.append(xyz[keep])

@@ -38,14 +38,15 @@ class Detection:
 @dataclass
 class DetectorMeta:
     """What a detector was trained on and how it decodes: ``pixel_size_a`` (A), ``heights_a``
-    [n_slices] (A, ascending), label ``geometry`` and ``depth_a`` (A), decode ``threshold`` and
-    ``nms_radius_a`` (A), and ``info`` (name, config hash, dataset, metrics)."""
+    [n_slices] (A, ascending), label ``geometry`` and ``depth_a`` (A), decode ``threshold`` (one
+    value or one per species) and ``nms_radius_a`` (A), and ``info`` (name, config hash,
+    dataset, metrics)."""
 
     pixel_size_a: float
     heights_a: list[float]
     geometry: GridGeometry
     depth_a: float = 3.0
-    threshold: float = 0.5
+    threshold: float | dict[str, float] = 0.5
     nms_radius_a: float = 1.0
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -69,7 +70,11 @@ class DetectorMeta:
             heights_a=[float(h) for h in data["heights_a"]],
             geometry=GridGeometry(**data["geometry"]),
             depth_a=float(data["depth_a"]),
-            threshold=float(data["threshold"]),
+            threshold=(
+                {k: float(v) for k, v in data["threshold"].items()}
+                if isinstance(data["threshold"], dict)
+                else float(data["threshold"])
+            ),
             nms_radius_a=float(data["nms_radius_a"]),
             info=dict(data.get("info", {})),
         )
@@ -110,10 +115,16 @@ class Detector:
         x = torch.as_tensor(np.asarray(df, dtype=np.float32)).to(self.device)
         return torch.sigmoid(self.net(x).float()).cpu().numpy()
 
-    def decode(self, grid: np.ndarray) -> Detection:
-        """Atoms of one probability grid, z re-referenced to the topmost predicted O."""
+    def decode(
+        self, grid: np.ndarray, threshold: float | dict[str, float] | None = None
+    ) -> Detection:
+        """Atoms of one probability grid, z re-referenced to the topmost predicted O
+        (``threshold`` None: the detector's own)."""
         symbols, xyz, conf = decode_grid(
-            grid, self.meta.geometry, self.meta.threshold, self.meta.nms_radius_a
+            grid,
+            self.meta.geometry,
+            self.meta.threshold if threshold is None else threshold,
+            self.meta.nms_radius_a,
         )
         is_o = np.array(symbols) == "O"
         if is_o.any():
