@@ -54,3 +54,12 @@ def test_tiny_campaign_runs_through_slurm_and_survives_a_cancelled_dft_job(
         job_id = str(json.loads(record.read_text())["slurm_job_id"])
         assert completed.get(job_id) == "COMPLETED", (record, job_id)
         assert job_id != cancelled[0]
+    # The cancelled calculation came back with the config's settings (robust settings are for
+    # SCF non-convergence only), and its record says how the earlier attempt ended.
+    outcomes = []
+    for record in records:
+        data = json.loads(record.read_text())
+        assert data["robust_level"] == 0, (record, data["attempts"])
+        outcomes += [attempt["outcome"] for attempt in data["attempts"]]
+    assert "scf_not_converged" not in outcomes
+    assert outcomes.count("converged") == len(records)
