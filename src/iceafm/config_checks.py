@@ -131,7 +131,7 @@ class _Where:
                 return f"{path}:{line}: key '{key}'"
             probe = probe.rpartition(".")[0]
         source = self.files[-1] if self.files else "config"
-        return f"{source}: key '{key}' (schema default)"
+        return f"{source}: key '{key}' (not in the file: schema default or --config)"
 
 
 def check_config_files(files: Iterable[str | os.PathLike]) -> None:
@@ -142,6 +142,20 @@ def check_config_files(files: Iterable[str | os.PathLike]) -> None:
 
 def _families(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return config.get("structures", {}).get("families", {})
+
+
+def _check_premelt_frames(premelt: Mapping[str, Any], where: _Where) -> None:
+    """premelt's count fits its trajectories' frames (iceafm.structures.premelt)."""
+    from iceafm.structures.premelt import capacity, trajectory_temperatures
+
+    frames = capacity(premelt) // len(trajectory_temperatures(premelt))
+    if premelt["count"] > capacity(premelt):
+        raise ConfigCheckError(
+            f"{where('structures.families.premelt.count')} = {premelt['count']}: expected at "
+            f"most {capacity(premelt)} = {len(trajectory_temperatures(premelt))} trajectories "
+            f"(temperatures_below_tm_k x trajectories_per_temperature) x {frames} frames "
+            f"(production_ps / frame_spacing_ps)"
+        )
 
 
 def _check_structures(config: Mapping[str, Any], where: _Where) -> None:
@@ -163,6 +177,7 @@ def _check_structures(config: Mapping[str, Any], where: _Where) -> None:
                 f"bilayers - 1 = {bilayers - 1} (structures.families.premelt.bilayers = "
                 f"{bilayers}; the bottom bilayer stays crystalline)"
             )
+        _check_premelt_frames(premelt, where)
     metal = _families(config).get("bilayer_metal", {})
     if metal.get("count", 0) > 0:
         nx, ny, _layers = metal["surface_size"]
