@@ -33,6 +33,7 @@ include: "workflow/rules/afm.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/diffusion.smk"
 
 
 rule all:

@@ -75,7 +75,7 @@ class SlabBatch:
 
 
 def molecule_index(atoms: Atoms) -> np.ndarray:
-    """Molecule per atom: waters (O,H,H triples first) share one index; other atoms get their own."""
+    """Molecule per atom: a water (O,H,H triples first) shares one index; others get their own."""
     n_water = count_waters(atoms)
     mol = np.arange(len(atoms)) - 2 * n_water
     mol[: 3 * n_water] = np.arange(3 * n_water) // 3

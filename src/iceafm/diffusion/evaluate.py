@@ -1,8 +1,8 @@
 """Metric tables for generated slabs and completions (used by the evaluate rule and the benchmark).
 
 Generation: validity, Wasserstein-1 of the O-O pair-distance (RDF) and nearest-neighbour
-distributions against held-out references, H-bond statistics, TIP4P/Ice energy per molecule (median over
-structures: one overlapping pair makes a mean meaningless).
+distributions against held-out references, H-bond statistics, TIP4P/Ice energy per molecule
+(median over structures: one overlapping pair makes a mean meaningless).
 Completion: O F1 at ``match_a`` per depth band over the generated (not fixed) region, as the mean
 over the k samples of each problem and as the best of k per problem.
 """
@@ -13,8 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
+from ase.io import read
 
 from iceafm.diffusion.baselines import lattice_for
+from iceafm.diffusion.data import load_structures
 from iceafm.diffusion.metrics import (
     completion_counts,
     free_oxygens,
@@ -25,6 +27,9 @@ from iceafm.diffusion.metrics import (
     validity_fraction,
     w1,
 )
+from iceafm.diffusion.tasks import completion_problem
+from iceafm.figures.diffusion import plot_diffusion
+from iceafm.io.atomic import write_json_atomic
 from iceafm.metrics.detection import Counts
 
 
@@ -122,3 +127,60 @@ def lattice_metrics(
         band_key(lo, hi): c.scores()["f1"]
         for (lo, hi), c in zip(bands, _f1_table(pred, problems, bands, match_a), strict=True)
     }
+
+
+def _group(frames: Sequence[Atoms]) -> list[list[Atoms]]:
+    """Frames grouped by their ``template`` info, in template order."""
+    groups: dict[int, list[Atoms]] = {}
+    for atoms in frames:
+        groups.setdefault(int(atoms.info["template"]), []).append(atoms)
+    return [groups[t] for t in sorted(groups)]
+
+
+def run_evaluation(
+    reference_paths: list[str],
+    sample_files: dict[str, tuple[str, str]],
+    data: dict,
+    evaluate: dict,
+    metrics_path: str,
+    figure_paths: Sequence[str],
+) -> dict:
+    """Rule ``diffusion_evaluate``: metrics of the equivariant model with the plain network and
+    the ice lattice under ``baseline_nonequivariant`` and ``baseline_lattice``, and the figure.
+
+    Args:
+        sample_files: model ("equivariant", "plain") -> (generated.extxyz, completed.extxyz).
+    """
+    refs = load_structures(reference_paths, data["families"], data["depth_a"])
+    problems = [completion_problem(r, data["top_a"], data["depth_a"]) for r in refs]
+    table, generated, completed = {}, {}, {}
+    for model, (gen_path, comp_path) in sample_files.items():
+        generated[model] = read(gen_path, index=":", format="extxyz")
+        completed[model] = read(comp_path, index=":", format="extxyz")
+        metrics = generation_metrics(generated[model], refs, evaluate["min_nonbonded_a"])
+        metrics["nfe"] = int(generated[model][0].info["nfe"])
+        metrics.update(
+            completion_metrics(
+                _group(completed[model]), problems, evaluate["bands_a"], evaluate["match_a"]
+            )
+        )
+        table[model] = metrics
+    record = dict(table["equivariant"])
+    record["baseline_nonequivariant"] = table["plain"]
+    try:
+        record["baseline_lattice"] = lattice_metrics(
+            problems, data["top_a"], data["depth_a"], evaluate["bands_a"], evaluate["match_a"]
+        )
+    except ValueError as err:  # a cell that is not an ice1h_unit supercell (imports)
+        record["baseline_lattice"] = {"unavailable": str(err)}
+    record["reference_structures"] = len(refs)
+    write_json_atomic(metrics_path, record)
+    labels = [f"{lo:g}-{hi:g} A" for lo, hi in evaluate["bands_a"]]
+    keys = [band_key(lo, hi) for lo, hi in evaluate["bands_a"]]
+    f1 = {m: dict(zip(labels, [table[m][k] for k in keys], strict=True)) for m in table}
+    if "unavailable" not in record["baseline_lattice"]:
+        f1["lattice"] = dict(
+            zip(labels, [record["baseline_lattice"][k] for k in keys], strict=True)
+        )
+    plot_diffusion(refs, generated, completed["equivariant"], f1, labels, *figure_paths)
+    return record

@@ -122,7 +122,7 @@ def build_graph(
 def edge_vectors(
     positions_a: torch.Tensor, cells_a: torch.Tensor, batch: torch.Tensor, graph: Graph
 ) -> torch.Tensor:
-    """Vector from dst to the (image of) src for every edge, shape [n_edge, 3], A (differentiable)."""
+    """Vector from dst to the (image of) src per edge, shape [n_edge, 3], A (differentiable)."""
     cell_of_edge = cells_a[batch[graph.dst]]
     offset = torch.einsum("ek,ekx->ex", graph.shift.to(positions_a.dtype), cell_of_edge)
     return positions_a[graph.src] + offset - positions_a[graph.dst]

@@ -3,7 +3,8 @@ deterministic probability-flow ODE with Heun's method (EDM Algorithm 1).
 
 Every sampler starts from positions drawn at ``schedule.sigma_max`` (see
 :func:`iceafm.diffusion.tasks.initial_positions`), keeps fixed atoms where they are, brings atoms
-into the cell after each step (xy wrapped, z reflected at the cell faces) and counts network evaluations (NFE) per sample.
+into the cell after each step (xy wrapped, z reflected at the cell faces) and counts network
+evaluations (NFE) per sample.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 Forward process: x_sigma = x_0 + sigma * n, n ~ N(0, I) per atom and axis, then wrapped into the
 cell along a, b (periodic); along z the slab is open (no periodic image) and the
-noise is reflected at the cell's faces, in the vacuum (``graph.into_cell``). The denoiser is ``D(x, sigma) = x + c_out(sigma)
-F(x, sigma)`` with ``c_out = sigma * sigma_data / sqrt(sigma^2 + sigma_data^2)`` (Karras et al.
-2022, written for displacements so that it stays translation-invariant); the score is
+noise is reflected at the cell's faces, in the vacuum (``graph.into_cell``). The denoiser is
+``D(x, sigma) = x + c_out(sigma) F(x, sigma)`` with
+``c_out = sigma * sigma_data / sqrt(sigma^2 + sigma_data^2)`` (Karras et al. 2022,
+written for displacements so that it stays translation-invariant); the score is
 ``(D - x) / sigma^2``. Training draws ln(sigma) ~ N(p_mean, p_std^2) and minimises
 ``|F - (x_0 - x_sigma)_mic / c_out|^2`` over the atoms that are not held fixed (the EDM weight).
 """

@@ -13,10 +13,20 @@ from __future__ import annotations
 import numpy as np
 import torch
 from ase import Atoms
+from ase.io import write
 
-from iceafm.diffusion.data import SlabBatch, collate, depth_below_top, surface_crop, top_layer_mask
+from iceafm.diffusion.data import (
+    SlabBatch,
+    collate,
+    depth_below_top,
+    load_structures,
+    surface_crop,
+    top_layer_mask,
+)
 from iceafm.diffusion.samplers import sample
 from iceafm.diffusion.sde import NoiseSchedule
+from iceafm.diffusion.train import load_checkpoint, resolve_device
+from iceafm.io.atomic import atomic_path
 
 
 def generation_problem(template: Atoms, depth_a: float) -> tuple[Atoms, np.ndarray]:
@@ -86,3 +96,39 @@ def solve(
         atoms.arrays["fixed"] = fixed.astype(int)
         atoms.info.update({k: v for k, v in ref.info.items() if k in ("family", "index", "sample")})
     return out, result.nfe
+
+
+def run_sampling(
+    checkpoint: str,
+    reference_paths: list[str],
+    sample_section: dict,
+    generated_path: str,
+    completed_path: str,
+    device: str = "auto",
+) -> None:
+    """Rule ``diffusion_sample``: ``count`` unconditional slabs per reference composition and
+    ``count`` completions of each reference's top layer, as multi-frame extxyz (atomic); each
+    frame's info holds the sampler, steps, NFE, seed, noise schedule, template index and draw."""
+    model, schedule, section = load_checkpoint(checkpoint, resolve_device(device))
+    data = section["data"]
+    refs = load_structures(reference_paths, data["families"], data["depth_a"])
+    method, steps = sample_section["method"], sample_section["steps"]
+    count, seed = sample_section["count"], sample_section["seed"]
+    dev = resolve_device(device)
+    gen_problems = [generation_problem(r, data["depth_a"]) for r in refs for _ in range(count)]
+    generated, _ = solve(model, schedule, gen_problems, data["depth_a"], steps, method, seed, dev)
+    for k, atoms in enumerate(generated):
+        atoms.info.update(template=k // count, draw=k % count)
+    comp_problems = [completion_problem(r, data["top_a"], data["depth_a"]) for r in refs]
+    draws = [
+        solve(model, schedule, comp_problems, data["depth_a"], steps, method, seed + k, dev)[0]
+        for k in range(count)
+    ]
+    completed = []
+    for t in range(len(refs)):
+        for k in range(count):
+            draws[k][t].info.update(template=t, draw=k)
+            completed.append(draws[k][t])
+    for path, frames in ((generated_path, generated), (completed_path, completed)):
+        with atomic_path(path) as tmp:
+            write(tmp, frames, format="extxyz")

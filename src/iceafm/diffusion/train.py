@@ -23,10 +23,10 @@ from ase.io import read
 from ema_pytorch import EMA
 from tqdm import tqdm
 
-from iceafm.diffusion.data import collate, surface_crop, top_layer_mask
+from iceafm.diffusion.data import collate, load_structures, surface_crop, top_layer_mask
 from iceafm.diffusion.score_net import build_model, count_parameters
 from iceafm.diffusion.sde import NoiseSchedule, denoising_loss, trivial_loss
-from iceafm.io.atomic import atomic_path
+from iceafm.io.atomic import atomic_path, write_json_atomic
 
 TRAIN_KEYS = ("data", "model", "noise", "train")
 """The ``diffusion`` sub-sections that shape a trained model."""
@@ -179,6 +179,31 @@ def validation_loss(model, slab, schedule: NoiseSchedule, draws: int = 16, seed:
     return total / draws
 
 
+def run_training(
+    section: dict,
+    structure_paths: list[str],
+    reference_paths: list[str],
+    state_path: str | Path,
+    checkpoint_path: str | Path,
+    history_path: str | Path,
+    device: str = "auto",
+) -> dict:
+    """Rule ``diffusion``: train (resuming from ``state_path``), then publish the final state as
+    ``checkpoint_path`` and the history as JSON, both atomically.
+
+    Raises:
+        DiffusionDataError: an input that is not a water slab.
+    """
+    depth = section["data"]["depth_a"]
+    structures = load_structures(structure_paths, section["data"]["families"], depth)
+    reference = load_structures(reference_paths, section["data"]["families"], depth)
+    history = train(section, structures, state_path, device, validation=reference)
+    with atomic_path(checkpoint_path) as tmp:
+        tmp.write_bytes(Path(state_path).read_bytes())
+    write_json_atomic(history_path, history)
+    return history
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m iceafm.diffusion.train CONFIG.json CHECKPOINT STRUCTURE...`` (config: the
     ``diffusion`` section as JSON). Used by tests to kill and resume a real training process."""
@@ -195,6 +220,3 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
-
-
-__all__ = ["load_checkpoint", "train", "validation_loss"]

@@ -1,0 +1,17 @@
+"""Rule diffusion: campaign structures -> resumable score-model training -> checkpoint + history."""
+
+from iceafm.diffusion.data import DiffusionDataError
+from iceafm.diffusion.train import run_training
+from iceafm.io.logs import one_line_errors, redirect_output
+
+redirect_output(snakemake.log[0])
+with one_line_errors(snakemake.log[0], DiffusionDataError, what="rule diffusion"):
+    run_training(
+        dict(snakemake.params.diffusion),
+        list(snakemake.input.structures),
+        list(snakemake.input.reference),
+        snakemake.params.state,
+        snakemake.output.checkpoint,
+        snakemake.output.history,
+        device=snakemake.resources.device,
+    )
