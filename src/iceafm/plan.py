@@ -355,6 +355,7 @@ def planned_dft_sizes(config: dict, samples: list[str], base: Path) -> dict[str,
     MD cut to one step: the MD moves atoms, it does not change their number or the cell),
     imported files read as they are (paths relative to ``base``)."""
     from iceafm.structures import generate_structure
+    from iceafm.structures.premelt import premelt_start
 
     families = config["structures"]["families"]
     ranks = int(config["dft"]["resources"]["ranks"])
@@ -372,9 +373,11 @@ def planned_dft_sizes(config: dict, samples: list[str], base: Path) -> dict[str,
             continue
         if family not in by_family:
             params = {k: v for k, v in families[family].items() if k != "count"}
-            if "md_steps" in params:
-                params["md_steps"] = 1
-            atoms = generate_structure(family, 0, params, int(config["structures"]["seed"]))
+            seed = int(config["structures"]["seed"])
+            if family == "premelt":  # the MD moves atoms, the size is its starting slab's
+                atoms = premelt_start(params, seed, 0)[0]
+            else:
+                atoms = generate_structure(family, 0, params, seed)
             by_family[family] = dft_size(atoms, config["dft"], ranks)
         sizes[sample] = by_family[family]
     return sizes

@@ -16,19 +16,9 @@ from iceafm.structures import (
     write_structure,
 )
 
+# premelt needs MD frames: its round trip is in tests/unit/test_structures_premelt.py
 FAMILIES = {
     "ice_basal": {"count": 1, "bilayers": 2, "supercell": [1, 1], "vacuum_a": 10.0},
-    "premelt": {
-        "count": 1,
-        "bilayers": 2,
-        "supercell": [1, 1],
-        "vacuum_a": 10.0,
-        "melt_bilayers": 1,
-        "temperature_k": 260.0,
-        "md_steps": 20,
-        "timestep_fs": 1.0,
-        "friction_per_fs": 0.01,
-    },
     "bilayer_metal": {
         "count": 1,
         "metal": "Au",

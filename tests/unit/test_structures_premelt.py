@@ -1,56 +1,98 @@
-"""Premelted basal surface: rigid intact molecules, fixed base, moving top, no overlaps."""
+"""Premelt family: OpenMM TIP4P/Ice trajectories (iceafm.md) -> decorrelated frames -> samples."""
 
+import json
+
+import ase.io
 import numpy as np
 import pytest
 
-from iceafm.structures import StructureError, generate_structure
+from iceafm.structures import (
+    StructureError,
+    generate_structure,
+    read_user_structure,
+    write_structure,
+)
 from iceafm.structures.checks import closest_nonbonded_distance, hbond_counts, oh_bond_lengths
-from iceafm.structures.ice_basal import basal_slab, genice_seed_from
+from iceafm.structures.premelt import (
+    capacity,
+    premelt_start,
+    run_premelt_trajectory,
+    sample_source,
+    trajectory_temperatures,
+)
 
 PREMELT = {
-    "count": 1,
+    "count": 4,
     "bilayers": 3,
     "supercell": [1, 1],
     "vacuum_a": 10.0,
     "melt_bilayers": 1,
-    "temperature_k": 260.0,
-    "md_steps": 150,
-    "timestep_fs": 1.0,
-    "friction_per_fs": 0.01,
+    "temperatures_below_tm_k": [10.0, 20.0],
+    "trajectories_per_temperature": 1,
+    "equilibration_ps": 2.0,
+    "production_ps": 2.0,
+    "frame_spacing_ps": 1.0,
+    "timestep_fs": 2.0,
+    "friction_per_ps": 1.0,
+    "cutoff_a": 9.0,
 }
+SEED = 2
 
 
 @pytest.fixture(scope="module")
-def premelt_and_start():
-    atoms = generate_structure("premelt", 0, PREMELT, seed=2)
-    # the same draw order as generate_premelt: the slab before the MD
-    rng = np.random.default_rng(np.random.SeedSequence([2, 2, 0]))
-    start, bilayer = basal_slab((1, 1), 3, 10.0, genice_seed_from(rng))
-    return atoms, start, bilayer
+def frames(tmp_path_factory):
+    """The two trajectories' frames files (about 2 s each on one core)."""
+    folder = tmp_path_factory.mktemp("md")
+    paths = []
+    for t in range(2):
+        paths.append(str(folder / f"traj{t:03d}.extxyz"))
+        run_premelt_trajectory(PREMELT, SEED, t, paths[-1], folder / f"{t}.npz", platform="CPU")
+    return paths
 
 
-def test_molecules_stay_intact_and_rigid(premelt_and_start):
-    atoms, _, _ = premelt_and_start
-    np.testing.assert_allclose(oh_bond_lengths(atoms), 0.9572, atol=1e-5)
-    assert closest_nonbonded_distance(atoms) > 1.4
+def test_trajectories_run_at_their_temperatures_below_tm():
+    assert trajectory_temperatures(PREMELT) == [260.0, 250.0]
+    assert capacity(PREMELT) == 4
+    # consecutive samples come from different trajectories
+    assert [sample_source(i, PREMELT) for i in range(4)] == [(0, 0), (1, 0), (0, 1), (1, 1)]
 
 
-def test_fixed_bilayers_did_not_move_and_top_did(premelt_and_start):
-    atoms, start, bilayer = premelt_and_start
-    shift = np.linalg.norm(atoms.positions - start.positions, axis=1).reshape(-1, 3).max(1)
-    assert atoms.info["n_fixed_water"] == (bilayer < 2).sum() == 16
-    assert (shift[bilayer < 2] == 0).all()
-    assert (shift[bilayer == 2] > 0.05).all()
+def test_samples_are_rigid_intact_frames_with_fixed_base_and_moving_top(frames):
+    for index in range(4):
+        atoms = generate_structure("premelt", index, PREMELT, SEED, md_frames=frames)
+        trajectory, frame = sample_source(index, PREMELT)
+        start, fixed, _ = premelt_start(PREMELT, SEED, trajectory)
+        np.testing.assert_allclose(oh_bond_lengths(atoms), 0.9572, atol=1e-4)
+        assert closest_nonbonded_distance(atoms) > 1.4
+        shift = np.linalg.norm(atoms.positions - start.positions, axis=1).reshape(-1, 3).max(1)
+        assert atoms.info["n_fixed_water"] == fixed.sum() == 16
+        assert shift[fixed].max() < 1e-4  # massless in OpenMM: they do not move
+        assert shift[~fixed].min() > 0.05
+        donated, _ = hbond_counts(atoms)
+        assert donated[~fixed].sum() > 0  # still an ice surface, not a gas
+        assert atoms.info["temperature_k"] == trajectory_temperatures(PREMELT)[trajectory]
+        assert atoms.info["md_frame"] == frame and atoms.info["trajectory"] == trajectory
+        assert (atoms.cell.lengths() == start.cell.lengths()).all()
+        assert list(atoms.pbc) == [True, True, False]
 
 
-def test_top_layer_is_disordered_but_still_bonded(premelt_and_start):
-    atoms, start, bilayer = premelt_and_start
-    donated, _ = hbond_counts(atoms)
-    assert donated[bilayer == 2].sum() > 0
-    o_shift = np.linalg.norm(atoms.positions[::3] - start.positions[::3], axis=1)
-    assert o_shift[bilayer == 2].mean() > 0.1
+def test_frames_of_one_trajectory_differ_and_round_trip_through_the_importer(frames, tmp_path):
+    a = generate_structure("premelt", 0, PREMELT, SEED, md_frames=frames)
+    b = generate_structure("premelt", 2, PREMELT, SEED, md_frames=frames)
+    assert np.abs(a.positions - b.positions).max() > 0.1
+    path = tmp_path / "premelt-00000.extxyz"
+    write_structure(a, path)
+    back = read_user_structure(path)
+    np.testing.assert_allclose(back.positions, a.positions, atol=1e-6)
+    header = ase.io.read(path, format="extxyz").info
+    assert json.loads(header["params"]) == {k: v for k, v in PREMELT.items() if k != "count"}
+
+
+def test_a_sample_beyond_the_frames_is_one_line():
+    with pytest.raises(StructureError, match="only 2 frames"):
+        sample_source(4, PREMELT)
 
 
 def test_melting_everything_is_rejected():
     with pytest.raises(StructureError, match="melt_bilayers = 3"):
-        generate_structure("premelt", 0, {**PREMELT, "melt_bilayers": 3}, seed=2)
+        premelt_start({**PREMELT, "melt_bilayers": 3}, SEED, 0)

@@ -47,7 +47,7 @@ def test_adding_a_sample_reruns_only_the_new_one(campaign):
 
 def test_changing_a_family_reruns_that_family_only(campaign):
     work, config, _ = campaign
-    config["structures"]["families"]["premelt"]["md_steps"] = 25
+    config["structures"]["families"]["premelt"]["equilibration_ps"] = 0.6
     proc = run_snakemake(work, "-n", "all_structures", config=config)
     counts = job_counts(proc.stdout)
     assert counts["structure"] == config["structures"]["families"]["premelt"]["count"]

@@ -30,17 +30,22 @@ def batch_group(batch, stage):
 
 
 def structure_batch_inputs(batch):
-    """The user's file of an `import` sample (one batch each); generated families have none."""
+    """The user's file of an `import` sample (one batch each); the MD frames of `premelt`;
+    other generated families have none."""
+    if batch.family == "premelt":
+        return {"md_frames": premelt_md_frames()}  # all trajectories: the same for every batch
     if batch.family != "import":
         return {}
     return {"source": import_files()[batch.first]}
 
 
 def structure_batch_params(batch):
-    """The family section minus `count` (adding samples must not rerun existing ones)."""
+    """The family section minus `count` (adding samples must not rerun existing ones) and
+    `resources` (operational: premelt's MD platform and threads)."""
     if batch.family == "import":
         return {}
-    return {k: v for k, v in family_section(batch.family).items() if k != "count"}
+    section = family_section(batch.family)
+    return {k: v for k, v in section.items() if k not in ("count", "resources")}
 
 
 def afm_batch_inputs(batch):

@@ -3,6 +3,7 @@
 
 
 include: "batching.smk"
+include: "md.smk"
 
 
 for _batch in STRUCTURE_BATCHES:

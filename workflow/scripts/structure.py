@@ -22,7 +22,7 @@ def compute(member: Member) -> None:
         atoms = read_user_structure(member.inputs[0])
         atoms.info.update(seed=seed, index=index)
     else:
-        atoms = generate_structure(family, index, family_params, seed)
+        atoms = generate_structure(family, index, family_params, seed, md_frames=member.inputs)
     write_structure(atoms, member.outputs[0], only_if_changed=True)
     log.info(
         "%s: seed %d, atoms %d, waters %d, formula %s, wall time %.2f s",
@@ -37,7 +37,9 @@ def compute(member: Member) -> None:
 
 # Sample ids from the output names (the rule's params carry no member list: iceafm.batches).
 source = snakemake.input.get("source")  # import batches: one sample, one file
-members = [Member(Path(out).stem, (out,), (source,) if source else ()) for out in snakemake.output]
+# premelt batches: every trajectory's frames file (each member reads one frame of one of them)
+inputs = (source,) if source else tuple(snakemake.input.get("md_frames", ()))
+members = [Member(Path(out).stem, (out,), inputs) for out in snakemake.output]
 report = run_batch(
     members,
     {"family_params": family_params, "seed": seed},

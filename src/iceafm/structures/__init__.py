@@ -5,7 +5,7 @@ bilayers on Cu/Au(111), user imports) in the project's water contract (waters O,
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from ase import Atoms
@@ -30,12 +30,14 @@ FAMILY_CODES: dict[str, int] = {"ice_basal": 1, "premelt": 2, "bilayer_metal": 3
 
 _GENERATORS: dict[str, Callable[[dict, np.random.Generator], Atoms]] = {
     "ice_basal": generate_ice_basal,
-    "premelt": generate_premelt,
     "bilayer_metal": generate_bilayer_metal,
 }
+"""Families generated from (params, rng) alone; ``premelt`` reads the md rule's frames."""
 
 
-def generate_structure(family: str, index: int, params: dict, seed: int) -> Atoms:
+def generate_structure(
+    family: str, index: int, params: dict, seed: int, md_frames: Sequence[str] = ()
+) -> Atoms:
     """Generate sample ``index`` of ``family``, reproducibly.
 
     The sample's generator is ``np.random.default_rng(SeedSequence([seed, FAMILY_CODES[family],
@@ -45,20 +47,26 @@ def generate_structure(family: str, index: int, params: dict, seed: int) -> Atom
     Args:
         family: "ice_basal", "premelt" or "bilayer_metal".
         index: sample index within the family (>= 0).
-        params: that family's config section (schema defaults filled); ``count`` is ignored.
+        params: that family's config section (schema defaults filled); ``count`` and
+            ``resources`` (operational) are ignored.
         seed: campaign seed (>= 0).
+        md_frames: ``premelt`` only: the frames file of each trajectory (rule ``md``,
+            :func:`iceafm.structures.premelt.run_premelt_trajectory`), in trajectory order.
 
     Returns:
         Atoms, waters O,H,H first then substrate atoms; info holds family, seed, index, params
         (JSON string), n_water, generator, and for metal samples metal, substrate, ice_strain.
     """
-    if family not in _GENERATORS:
-        raise StructureError(f"family {family!r}: expected one of {sorted(_GENERATORS)}")
+    if family not in FAMILY_CODES:
+        raise StructureError(f"family {family!r}: expected one of {sorted(FAMILY_CODES)}")
     if index < 0 or seed < 0:
         raise StructureError(f"{family}: index = {index}, seed = {seed}, expected both >= 0")
-    shaping = {key: value for key, value in params.items() if key != "count"}
+    shaping = {key: value for key, value in params.items() if key not in ("count", "resources")}
     rng = np.random.default_rng(np.random.SeedSequence([seed, FAMILY_CODES[family], index]))
-    atoms = _GENERATORS[family](shaping, rng)
+    if family == "premelt":
+        atoms = generate_premelt(shaping, index, md_frames)
+    else:
+        atoms = _GENERATORS[family](shaping, rng)
     n_water = sum(1 for symbol in atoms.get_chemical_symbols() if symbol == "O")
     atoms.info.update(
         family=family,

@@ -1,185 +1,150 @@
-"""Premelted ice Ih basal surface: the top bilayers disordered by short rigid-water Langevin MD.
+"""Premelted ice Ih basal surface: decorrelated frames of TIP4P/Ice MD (OpenMM) of a basal slab.
 
-The slab comes from :func:`iceafm.structures.ice_basal.basal_slab`; the lower bilayers are held
-fixed (bulk-like ice), the top ``melt_bilayers`` move under TIP4P (ASE's calculator) as rigid
-molecules (RATTLE on O-H1, O-H2, H1-H2 as ASE's TIP4P examples do with ``FixBondLengths``) with a
-Langevin thermostat. The sample is the final frame. The TIP4P cutoff is min(7 A, half the shortest
-periodic cell length), so small cells (1 x 1: 7.82 A in y -> 3.9 A) keep only the first shell:
-cheap and enough to disorder the surface, not a converged melt. Use supercell >= [2, 2] for 7 A.
+The family runs ``len(temperatures_below_tm_k) x trajectories_per_temperature`` trajectories
+(rule ``md``, :func:`run_premelt_trajectory`), trajectory ``t`` at
+``Tm - temperatures_below_tm_k[t // trajectories_per_temperature]`` (Tm = 270 K, TIP4P/Ice:
+:mod:`iceafm.md.tip4p_ice`). Each starts from its own GenIce3 slab (proton disorder), holds its
+lower ``bilayers - melt_bilayers`` bilayers fixed (the bulk below) and samples one frame every
+``frame_spacing_ps`` after ``equilibration_ps``. Sample ``i`` is frame ``i // T`` of trajectory
+``i % T`` (T trajectories), so consecutive samples come from different trajectories and adding
+samples never reruns an MD job; ``count`` may not exceed T x frames per trajectory.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from ase import Atoms, units
-from ase.calculators.tip4p import TIP4P
-from ase.constraints import FixAtoms, FixBondLengths
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import thermalize_momenta
+import os
+from collections.abc import Callable, Sequence
 
+import ase.io
+import numpy as np
+from ase import Atoms
+
+from iceafm.io.atomic import atomic_path
+from iceafm.md.simulate import MDSettings, run_trajectory
+from iceafm.md.tip4p_ice import MELTING_POINT_K, TIP4P_ICE
 from iceafm.structures.errors import StructureError
 from iceafm.structures.ice_basal import basal_slab, genice_seed_from
 
-TIP4P_RC_MAX_A = 7.0
-TIP4P_SWITCH_WIDTH_A = 1.0
+MD_STREAM = 1
+"""Last SeedSequence entry of trajectory streams ([seed, family, trajectory, 1]); sample
+streams have three entries, so the two never coincide."""
 
 
-def tip4p_cutoff_a(atoms: Atoms) -> float:
-    """TIP4P cutoff for ``atoms``: min(7 A, half the shortest periodic cell length), A."""
-    periodic_lengths = atoms.cell.lengths()[atoms.pbc]
-    return min(TIP4P_RC_MAX_A, float(periodic_lengths.min()) / 2)
+def trajectory_temperatures(params: dict) -> list[float]:
+    """Thermostat temperature of each trajectory, K (Tm minus the undercooling)."""
+    per = int(params["trajectories_per_temperature"])
+    below = [float(d) for d in params["temperatures_below_tm_k"]]
+    return [MELTING_POINT_K - d for d in below for _ in range(per)]
 
 
-class RigidWaterBonds(FixBondLengths):
-    """RATTLE on O-H1, O-H2 and H1-H2 of whole water molecules, vectorised over molecules.
-
-    ASE's ``FixBondLengths`` applies the same iteration pair by pair with a minimum-image search
-    each time (about 0.4 s per MD step for 24 waters); here the pairs of one bond type share no
-    atom, so updating them all at once is the same Gauss-Seidel sweep. Molecules must stay whole
-    (H = O + bond vector), which holds because the MD never wraps positions.
-    """
-
-    def __init__(self, molecules: np.ndarray, tolerance: float = 1e-10):
-        """Args: molecules: water indices (atoms 3m, 3m+1, 3m+2) to keep rigid."""
-        self.groups = [
-            (3 * np.asarray(molecules) + a, 3 * np.asarray(molecules) + b)
-            for a, b in ((0, 1), (0, 2), (1, 2))
-        ]
-        pairs = np.concatenate([np.column_stack(group) for group in self.groups])
-        super().__init__(pairs, tolerance=tolerance)
-
-    def initialize_bond_lengths(self, atoms: Atoms) -> np.ndarray:
-        """Current lengths of all constrained pairs, in ``self.pairs`` order, A."""
-        return np.linalg.norm(
-            atoms.positions[self.pairs[:, 0]] - atoms.positions[self.pairs[:, 1]], axis=1
-        )
-
-    def _iterate(self, atoms: Atoms, update) -> None:
-        """Sweep the three bond types until ``update`` reports no correction above tolerance."""
-        if self.bondlengths is None:
-            self.bondlengths = self.initialize_bond_lengths(atoms)
-        lengths = np.split(self.bondlengths, 3)
-        masses = atoms.get_masses()
-        for _ in range(self.maxiter):
-            corrected = [
-                update(a, b, length, masses[a], masses[b])
-                for (a, b), length in zip(self.groups, lengths, strict=True)
-            ]
-            if not any(corrected):
-                return
-        raise RuntimeError(f"RATTLE did not converge in {self.maxiter} sweeps")
-
-    def adjust_positions(self, atoms: Atoms, new: np.ndarray) -> None:
-        old = atoms.positions
-
-        def update(a, b, length, ma, mb) -> bool:
-            d0 = old[a] - old[b]
-            d1 = new[a] - new[b]
-            x = 0.5 * (length**2 - (d1 * d1).sum(1)) / (d0 * d1).sum(1)
-            mu = 1 / (1 / ma + 1 / mb)
-            new[a] += (x * mu / ma)[:, None] * d0
-            new[b] -= (x * mu / mb)[:, None] * d0
-            return bool((np.abs(x) > self.tolerance).any())
-
-        self._iterate(atoms, update)
-
-    def adjust_momenta(self, atoms: Atoms, p: np.ndarray) -> None:
-        old = atoms.positions
-
-        def update(a, b, length, ma, mb) -> bool:
-            d = old[a] - old[b]
-            dv = p[a] / ma[:, None] - p[b] / mb[:, None]
-            x = -(dv * d).sum(1) / length**2
-            mu = 1 / (1 / ma + 1 / mb)
-            p[a] += (x * mu)[:, None] * d
-            p[b] -= (x * mu)[:, None] * d
-            return bool((np.abs(x) > self.tolerance).any())
-
-        self._iterate(atoms, update)
-
-
-def melt_top(
-    slab: Atoms,
-    free_water: np.ndarray,
-    temperature_k: float,
-    md_steps: int,
-    timestep_fs: float,
-    friction_per_fs: float,
-    rng: np.random.Generator,
-) -> Atoms:
-    """Run rigid TIP4P Langevin MD on the free waters with the others fixed; return the last frame.
-
-    Args:
-        slab: waters only, ordered O,H,H, orthorhombic cell, pbc (True, True, False).
-        free_water: boolean mask [n_water], True for molecules that move.
-        temperature_k: thermostat temperature, K.
-        md_steps: number of MD steps.
-        timestep_fs: time step, fs.
-        friction_per_fs: Langevin friction, 1/fs.
-        rng: generator for the initial velocities and the Langevin noise.
-
-    Returns:
-        Copy of ``slab`` at the final step, without constraints or calculator.
-    """
-    atoms = slab.copy()
-    fixed_atoms = np.repeat(~free_water, 3)
-    rc = tip4p_cutoff_a(atoms)
-    atoms.calc = TIP4P(rc=rc, width=min(TIP4P_SWITCH_WIDTH_A, rc / 2))
-    atoms.set_constraint(
-        [
-            FixAtoms(mask=fixed_atoms),
-            RigidWaterBonds(np.flatnonzero(free_water)),
-        ]
+def md_settings(params: dict, temperature_k: float) -> MDSettings:
+    """The MD settings of one trajectory from the family section."""
+    return MDSettings(
+        temperature_k=temperature_k,
+        equilibration_ps=float(params["equilibration_ps"]),
+        production_ps=float(params["production_ps"]),
+        frame_spacing_ps=float(params["frame_spacing_ps"]),
+        timestep_fs=float(params["timestep_fs"]),
+        friction_per_ps=float(params["friction_per_ps"]),
+        cutoff_a=float(params["cutoff_a"]),
     )
-    thermalize_momenta(atoms, temperature_k, rng=rng)
-    atoms.set_momenta(atoms.get_momenta() * ~fixed_atoms[:, None])
-    dynamics = Langevin(
-        atoms,
-        timestep=timestep_fs * units.fs,
-        temperature_K=temperature_k,
-        friction=friction_per_fs / units.fs,
-        fixcm=False,
-        rng=rng,
-    )
-    dynamics.run(md_steps)
-    final = atoms.copy()
-    final.set_constraint()
-    final.calc = None
-    return final
 
 
-def generate_premelt(params: dict, rng: np.random.Generator) -> Atoms:
-    """Premelted basal ice slab for the ``premelt`` family.
+def capacity(params: dict) -> int:
+    """Samples the trajectories can give: trajectories x frames per trajectory."""
+    temperatures = trajectory_temperatures(params)
+    return len(temperatures) * md_settings(params, temperatures[0]).n_frames
 
-    Args:
-        params: ``bilayers``, ``supercell`` ([nx, ny]), ``vacuum_a`` (A), ``melt_bilayers``
-            (top bilayers that move, 1 .. bilayers - 1), ``temperature_k`` (K), ``md_steps``,
-            ``timestep_fs`` (fs), ``friction_per_fs`` (1/fs).
-        rng: the sample's generator (proton disorder, velocities, thermostat noise).
 
-    Returns:
-        Atoms ordered O,H,H; info has n_fixed_water (the bottom molecules that did not move).
-    """
-    bilayers = int(params["bilayers"])
-    melt_bilayers = int(params["melt_bilayers"])
-    if not 1 <= melt_bilayers < bilayers:
+def sample_source(index: int, params: dict) -> tuple[int, int]:
+    """(trajectory, frame) of sample ``index``."""
+    n_traj = len(trajectory_temperatures(params))
+    if index >= capacity(params):
         raise StructureError(
-            f"premelt: melt_bilayers = {melt_bilayers}, expected 1 .. bilayers - 1 = {bilayers - 1}"
+            f"premelt: sample {index} needs frame {index // n_traj} of trajectory "
+            f"{index % n_traj}, but each trajectory has only "
+            f"{capacity(params) // n_traj} frames (production_ps / frame_spacing_ps)"
         )
+    return index % n_traj, index // n_traj
+
+
+def premelt_start(params: dict, seed: int, trajectory: int) -> tuple[Atoms, np.ndarray, int]:
+    """Starting slab of ``trajectory``: (atoms, fixed-water mask [n_water], MD seed)."""
+    bilayers, melt = int(params["bilayers"]), int(params["melt_bilayers"])
+    if not 1 <= melt < bilayers:
+        raise StructureError(
+            f"premelt: melt_bilayers = {melt}, expected 1 .. bilayers - 1 = {bilayers - 1}"
+        )
+    from iceafm.structures import FAMILY_CODES
+
+    rng = np.random.default_rng(
+        np.random.SeedSequence([seed, FAMILY_CODES["premelt"], trajectory, MD_STREAM])
+    )
     supercell = (int(params["supercell"][0]), int(params["supercell"][1]))
     slab, bilayer_of_water = basal_slab(
         supercell, bilayers, float(params["vacuum_a"]), genice_seed_from(rng)
     )
-    free_water = bilayer_of_water >= bilayers - melt_bilayers
-    atoms = melt_top(
-        slab,
-        free_water,
-        float(params["temperature_k"]),
-        int(params["md_steps"]),
-        float(params["timestep_fs"]),
-        float(params["friction_per_fs"]),
-        rng,
+    return slab, bilayer_of_water < bilayers - melt, int(rng.integers(2**31 - 1))
+
+
+def run_premelt_trajectory(
+    params: dict,
+    seed: int,
+    trajectory: int,
+    out: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    checkpoint_every_ps: float = 1.0,
+    platform: str = "auto",
+    threads: int = 1,
+    log: Callable[[str], None] = print,
+) -> None:
+    """Run trajectory ``trajectory`` of the family and write its frames (multi-frame extxyz)."""
+    temperatures = trajectory_temperatures(params)
+    if not 0 <= trajectory < len(temperatures):
+        raise StructureError(
+            f"premelt: trajectory {trajectory}, expected 0 .. {len(temperatures) - 1}"
+        )
+    slab, fixed, md_seed = premelt_start(params, seed, trajectory)
+    settings = md_settings(params, temperatures[trajectory])
+    frames = run_trajectory(
+        slab, fixed, settings, md_seed, checkpoint, checkpoint_every_ps, platform, threads, log
     )
-    atoms.info["n_fixed_water"] = int((~free_water).sum())
-    atoms.info["generator"] = f"ice_basal + TIP4P Langevin MD (rc = {tip4p_cutoff_a(slab):.2f} A)"
+    for frame in frames:
+        frame.info.update(
+            trajectory=trajectory,
+            temperature_k=settings.temperature_k,
+            n_fixed_water=int(fixed.sum()),
+            generator=(
+                f"OpenMM {_openmm_version()} {TIP4P_ICE.name} Langevin NVT, PME + slab "
+                f"correction, basal slab from genice3"
+            ),
+        )
+    with atomic_path(out) as tmp:
+        ase.io.write(tmp, frames, format="extxyz")
+
+
+def _openmm_version() -> str:
+    import openmm
+
+    return openmm.__version__
+
+
+def generate_premelt(params: dict, index: int, md_frames: Sequence[str]) -> Atoms:
+    """Sample ``index`` of the family: its frame of its trajectory's frames file.
+
+    Args:
+        params: the family section (schema defaults filled).
+        index: sample index.
+        md_frames: the frames files of all trajectories, in trajectory order.
+    """
+    trajectory, frame = sample_source(index, params)
+    if len(md_frames) != len(trajectory_temperatures(params)):
+        raise StructureError(
+            f"premelt: {len(md_frames)} frames files, expected one per trajectory "
+            f"({len(trajectory_temperatures(params))})"
+        )
+    atoms = ase.io.read(md_frames[trajectory], index=frame, format="extxyz")
+    if atoms.info.get("trajectory") != trajectory:
+        raise StructureError(f"premelt: {md_frames[trajectory]} is not trajectory {trajectory}")
+    atoms.info["md_frame"] = frame
     return atoms

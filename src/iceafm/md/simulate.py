@@ -1,0 +1,235 @@
+"""Langevin NVT of a rigid TIP4P/Ice slab in OpenMM, restartable, sampling decorrelated frames.
+
+The slab (waters O,H,H, orthorhombic cell, vacuum along z) is placed in an MD box with a taller
+vacuum (:func:`md_box_a`) for PME with the slab dipole correction; frames are shifted back into
+the slab's own cell. A checkpoint (one ``.npz``: the OpenMM state as XML, the step, the frames
+so far and a digest of everything that shapes the run) is written atomically every
+``checkpoint_every_ps``; a run that finds a checkpoint with the same digest continues from it
+(a killed job loses at most one interval), a checkpoint with another digest is ignored. After a
+restart the Langevin noise is reseeded from (seed, step), so a run is reproducible for a given
+kill point, not bit-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from iceafm.io.atomic import atomic_path
+from iceafm.md.tip4p_ice import KB_KJ_PER_MOL_K, TIP4P_ICE, build_system
+
+PLATFORMS = ("auto", "CPU", "CUDA", "OpenCL", "Reference")
+"""OpenMM platforms; ``auto`` takes CUDA when its plugin loads (openmm-cuda-12), else CPU."""
+
+
+@dataclass(frozen=True)
+class MDSettings:
+    """What shapes a trajectory (times in ps, lengths in A, temperature in K)."""
+
+    temperature_k: float
+    equilibration_ps: float
+    production_ps: float
+    frame_spacing_ps: float
+    timestep_fs: float = 2.0
+    friction_per_ps: float = 1.0
+    cutoff_a: float = 9.0
+
+    def steps(self, ps: float) -> int:
+        """Number of MD steps in ``ps`` picoseconds (rounded)."""
+        return round(ps * 1000 / self.timestep_fs)
+
+    @property
+    def n_frames(self) -> int:
+        """Frames sampled in the production run, one every ``frame_spacing_ps``."""
+        return self.steps(self.production_ps) // self.steps(self.frame_spacing_ps)
+
+
+class MDError(ValueError):
+    """Settings an MD run cannot use (one line, names the value)."""
+
+
+def md_box_a(slab: Atoms, cutoff_a: float) -> tuple[np.ndarray, float]:
+    """MD box lengths (A) and the z shift (A) from the slab's cell into it.
+
+    z box = slab thickness + max(3 x thickness, 2 x cutoff + 2 A, slab cell's vacuum): vacuum
+    for PME with the Yeh-Berkowitz correction (they advise a z box >= 3 x the slab) and no
+    real-space interaction with the slab's image.
+    """
+    z = slab.positions[:, 2]
+    thickness = float(z.max() - z.min())
+    lengths = slab.cell.lengths()
+    vacuum = max(3 * thickness, 2 * cutoff_a + 2.0, float(lengths[2]) - thickness)
+    box = np.array([lengths[0], lengths[1], thickness + vacuum])
+    shift = box[2] / 2 - (z.max() + z.min()) / 2
+    return box, float(shift)
+
+
+def effective_cutoff_a(box_a: np.ndarray, cutoff_a: float) -> float:
+    """``cutoff_a`` clipped to just under half the shortest box length (OpenMM's PME limit), A.
+
+    Small demo cells (one 9.04 x 7.82 A ice cell) get 3.9 A: only the first LJ shell; PME still
+    sums all the electrostatics. Use a supercell >= [2, 2] for a 7.8 A cutoff.
+    """
+    return float(min(cutoff_a, 0.499 * float(np.min(box_a))))
+
+
+def choose_platform(name: str, threads: int):
+    """OpenMM platform ``name`` (``auto``: CUDA if it loads, else CPU) and its properties."""
+    import openmm as mm
+
+    if name not in PLATFORMS:
+        raise MDError(f"platform = {name!r}, expected one of {list(PLATFORMS)}")
+    available = [mm.Platform.getPlatform(i).getName() for i in range(mm.Platform.getNumPlatforms())]
+    if name == "auto":
+        name = "CUDA" if "CUDA" in available else "CPU"
+    if name not in available:
+        raise MDError(f"platform = {name!r} is not available here (found {available})")
+    properties = {"Threads": str(max(1, threads))} if name == "CPU" else {}
+    return mm.Platform.getPlatformByName(name), properties
+
+
+def run_digest(slab: Atoms, fixed_water: np.ndarray, settings: MDSettings, seed: int) -> str:
+    """Digest of everything that shapes the trajectory (a checkpoint is reused only on a match)."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"settings": asdict(settings), "seed": seed}, sort_keys=True).encode())
+    h.update(np.ascontiguousarray(slab.positions, dtype=np.float64).tobytes())
+    h.update(np.ascontiguousarray(slab.cell.lengths(), dtype=np.float64).tobytes())
+    h.update(np.ascontiguousarray(fixed_water, dtype=bool).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _noise_seed(seed: int, step: int) -> int:
+    """Random seed for the Langevin noise from ``step`` on (``step`` 0: the velocities use
+    ``_noise_seed(seed, 0) + 1``); OpenMM wants 31 bits and reads 0 as 'random'."""
+    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0] % (2**31 - 3)) + 1
+
+
+def _save_checkpoint(
+    path: Path, digest: str, step: int, state_xml: str, frames: list, n_atoms: int
+) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(
+            handle,
+            digest=np.array(digest),
+            step=np.array(step),
+            state_xml=np.array(state_xml),
+            frames=np.array(frames, dtype=np.float64).reshape(len(frames), n_atoms, 3),
+        )
+
+
+def _load_checkpoint(path: Path, digest: str, log: Callable[[str], None]):
+    """(step, state_xml, frames) of a matching checkpoint, else None."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as data:
+            if str(data["digest"]) != digest:
+                log(f"checkpoint {path} is from other settings: starting afresh")
+                return None
+            return int(data["step"]), str(data["state_xml"]), list(data["frames"])
+    except (OSError, ValueError, KeyError) as err:
+        log(f"checkpoint {path} unreadable ({err}): starting afresh")
+        return None
+
+
+def run_trajectory(
+    slab: Atoms,
+    fixed_water: np.ndarray,
+    settings: MDSettings,
+    seed: int,
+    checkpoint: str | os.PathLike,
+    checkpoint_every_ps: float = 1.0,
+    platform: str = "auto",
+    threads: int = 1,
+    log: Callable[[str], None] = print,
+) -> list[Atoms]:
+    """Equilibrate, then sample ``settings.n_frames`` frames, one every ``frame_spacing_ps``.
+
+    Args:
+        slab: waters O,H,H, orthorhombic cell (A), vacuum along z.
+        fixed_water: boolean mask [n_water]; True molecules do not move (the bulk-like base).
+        settings: the trajectory's physics and lengths.
+        seed: seeds the initial velocities and the Langevin noise.
+        checkpoint: path of the checkpoint ``.npz`` (resumed from when its digest matches).
+        checkpoint_every_ps: simulated time between checkpoints, ps.
+        platform: OpenMM platform (:data:`PLATFORMS`).
+        threads: CPU platform threads.
+        log: receives one line per event (start/resume, each checkpoint with temperature).
+
+    Returns:
+        The frames: copies of ``slab`` with the MD positions (A) in the slab's cell; info has
+        time_ps (from the start of production) and step.
+    """
+    import openmm as mm
+
+    n_water = len(slab) // 3
+    box, shift = md_box_a(slab, settings.cutoff_a)
+    cutoff = effective_cutoff_a(box, settings.cutoff_a)
+    system = build_system(n_water, box, np.asarray(fixed_water, bool), cutoff)
+    integrator = mm.LangevinMiddleIntegrator(
+        settings.temperature_k, settings.friction_per_ps, settings.timestep_fs / 1000
+    )
+    plat, properties = choose_platform(platform, threads)
+    context = mm.Context(system, integrator, plat, properties)
+    digest = run_digest(slab, fixed_water, settings, seed)
+    checkpoint = Path(checkpoint)
+    resumed = _load_checkpoint(checkpoint, digest, log)
+    if resumed is None:
+        positions_nm = np.zeros((system.getNumParticles(), 3))
+        positions_nm[: 3 * n_water] = (slab.positions + [0, 0, shift]) * 0.1
+        context.setPositions(positions_nm)
+        context.computeVirtualSites()
+        context.setVelocitiesToTemperature(settings.temperature_k, _noise_seed(seed, 0) + 1)
+        context.applyVelocityConstraints(1e-6)
+        step, frames = 0, []
+        log(f"start: {n_water} waters, box {np.round(box, 2).tolist()} A, cutoff {cutoff:.2f} A, "
+            f"{plat.getName()} platform, {settings}")
+    else:
+        step, state_xml, frames = resumed
+        context.setState(mm.XmlSerializer.deserialize(state_xml))
+        log(f"resumed from checkpoint at step {step} with {len(frames)} frames")
+    integrator.setRandomNumberSeed(_noise_seed(seed, step))
+
+    n_free = int((~np.asarray(fixed_water, bool)).sum())
+    dof = 6 * n_free  # rigid molecules: 3 translations + 3 rotations each
+    equil = settings.steps(settings.equilibration_ps)
+    spacing = settings.steps(settings.frame_spacing_ps)
+    total = equil + settings.n_frames * spacing
+    every = max(1, settings.steps(checkpoint_every_ps))
+    while step < total:
+        next_frame = equil + (len(frames) + 1) * spacing
+        target = min(next_frame, (step // every + 1) * every, total)
+        integrator.step(target - step)
+        step = target
+        if step == next_frame:
+            state = context.getState(getPositions=True)
+            pos = state.getPositions(asNumpy=True).value_in_unit(mm.unit.angstrom)
+            frames.append(np.asarray(pos[: 3 * n_water]) - [0, 0, shift])
+        if step % every == 0 or step == total:
+            state = context.getState(
+                getPositions=True, getVelocities=True, getEnergy=True, getParameters=True
+            )
+            kinetic = state.getKineticEnergy().value_in_unit(mm.unit.kilojoule_per_mole)
+            temperature = 2 * kinetic / (dof * KB_KJ_PER_MOL_K) if dof else 0.0
+            state_xml = mm.XmlSerializer.serialize(state)
+            _save_checkpoint(checkpoint, digest, step, state_xml, frames, len(slab))
+            log(f"step {step}/{total} ({step * settings.timestep_fs / 1000:.2f} ps): "
+                f"T = {temperature:.1f} K, {len(frames)} frames, checkpoint written")
+    out = []
+    for k, positions in enumerate(frames):
+        frame = Atoms(slab.get_chemical_symbols(), positions, cell=slab.cell, pbc=slab.pbc)
+        frame.info.update(
+            time_ps=(k + 1) * settings.frame_spacing_ps, step=equil + (k + 1) * spacing
+        )
+        out.append(frame)
+    return out
+
+
+__all__ = ["MDError", "MDSettings", "PLATFORMS", "TIP4P_ICE", "run_trajectory"]

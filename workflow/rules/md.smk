@@ -1,0 +1,51 @@
+# MD stage: TIP4P/Ice trajectories (OpenMM) of an ice slab, one job per trajectory; the premelt
+# family's structure jobs take their samples from the frames (iceafm.structures.premelt).
+import json
+
+from iceafm.structures.premelt import trajectory_temperatures
+
+
+def premelt_md_settings():
+    """The premelt section minus `count` (adding samples reruns no MD) and `resources`."""
+    section = family_section("premelt")
+    return {k: v for k, v in section.items() if k not in ("count", "resources")}
+
+
+def premelt_md_frames():
+    """Frames file of every premelt trajectory, in trajectory order (none when count is 0)."""
+    if family_section("premelt")["count"] == 0:
+        return []
+    n = len(trajectory_temperatures(premelt_md_settings()))
+    return [f"results/md/premelt/traj{t:03d}.extxyz" for t in range(n)]
+
+
+MD_RESOURCES = family_section("premelt")["resources"]
+
+
+rule md:
+    output:
+        "results/md/premelt/traj{traj}.extxyz",
+    params:
+        settings=json.dumps(premelt_md_settings(), sort_keys=True),
+        seed=config["structures"]["seed"],
+        # in params (not only the file name), so that the between-workflow cache keys differ
+        trajectory=lambda wildcards: int(wildcards.traj),
+        # resumable state, not an output: a killed or failed job continues from it
+        checkpoint=lambda wildcards: f"scratch/md/premelt/traj{wildcards.traj}.npz",
+    log:
+        "logs/md/premelt/traj{traj}.log",
+    # No benchmark: Snakemake refuses it on cached rules; the log has the wall time.
+    cache: True
+    wildcard_constraints:
+        traj=r"\d{3}",
+    threads: MD_RESOURCES["threads"]
+    resources:
+        mem_mb=MD_RESOURCES["mem_mb"],
+        runtime=lambda wildcards, attempt: MD_RESOURCES["runtime_min"] * attempt,
+        gpu=MD_RESOURCES["gpus"],
+        platform=MD_RESOURCES["platform"],
+        checkpoint_every_ps=MD_RESOURCES["checkpoint_every_ps"],
+    conda:
+        "../../envs/md.yaml"
+    script:
+        "../scripts/md.py"
