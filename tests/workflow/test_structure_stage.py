@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from ase.io import read, write
 from helpers import job_counts, run_snakemake, tiny_config
@@ -51,6 +53,23 @@ def test_changing_a_family_reruns_that_family_only(campaign):
     proc = run_snakemake(work, "-n", "all_structures", config=config)
     counts = job_counts(proc.stdout)
     assert counts["structure"] == config["structures"]["families"]["premelt"]["count"]
+    assert counts["md"] == 1  # the tiny config's one trajectory
+
+
+def test_premelt_md_reruns_only_when_its_physics_changes(campaign):
+    """More premelt samples from the same trajectory, or other MD resources, rerun no MD."""
+    work, config, _ = campaign
+    premelt = tiny_config()["structures"]["families"]["premelt"]  # as run (others edit config)
+    assert (work / "results/md/premelt/traj000.extxyz").exists()
+    edited = json.loads(json.dumps(config))
+    edited["structures"]["families"]["premelt"] = {
+        **premelt,
+        "resources": {"threads": 1, "platform": "CPU"},
+    }
+    assert job_counts(run_snakemake(work, "-n", "all_structures", config=edited).stdout) == {}
+    edited["structures"]["families"]["premelt"]["count"] = premelt["count"] + 1  # frame 1
+    counts = job_counts(run_snakemake(work, "-n", "all_structures", config=edited).stdout)
+    assert counts.get("structure") == 1 and "md" not in counts, counts
 
 
 def test_a_broken_import_stops_with_the_file_named(campaign, tmp_path):
