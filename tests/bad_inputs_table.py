@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+# The tree under test: this repository, or another checkout (ICEAFM_REPO) for a baseline run.
+REPO = Path(os.environ.get("ICEAFM_REPO") or Path(__file__).resolve().parents[1])
 PYTHON = sys.executable
 SNAKEMAKE = [PYTHON, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 
@@ -310,7 +311,6 @@ TABLE: list[BadInput] = [
     BadInput("premelt-melt-above-bilayers", "config", "premelt.melt_bilayers", True,
              _dry_run_with(_edits(_set("structures.families.premelt.bilayers", 3),
                                   _set("structures.families.premelt.melt_bilayers", 5)))),
-    BadInput("cu-surface-not-multiple", "config", "bilayer_metal.surface_size", True,
     BadInput("premelt-count-above-md-frames", "config", "premelt.count", True,
              _dry_run_with(_set("structures.families.premelt.count", 3))),
     BadInput("premelt-negative-undercooling", "config", "temperatures_below_tm_k", True,
@@ -318,6 +318,7 @@ TABLE: list[BadInput] = [
     BadInput("md-platform-unknown", "config", "platform", True,
              _dry_run_with(_set("structures.families.premelt.resources",
                                 {"platform": "Metal"}))),
+    BadInput("cu-surface-not-multiple", "config", "bilayer_metal.surface_size", True,
              _dry_run_with(_metal("Cu", [4, 2, 2]))),
     BadInput("au-surface-not-multiple", "config", "bilayer_metal.surface_size", True,
              _dry_run_with(_metal("Au", [3, 4, 2]))),
@@ -333,8 +334,8 @@ TABLE: list[BadInput] = [
                  _set("afm.views", {"count": 1000})))),
     BadInput("dataset-terabytes", "config", "afm.scan.size_a", True,
              _dry_run_with(_edits(
-                 _set("structures.families.ice_basal.count", 90000),
-                 _set("afm.scan", {"size_a": [50, 50], "pixel_size_a": 0.05, "n_heights": 40}),
+                 _set("structures.families.ice_basal.count", 5000),
+                 _set("afm.scan", {"size_a": [50, 50], "pixel_size_a": 0.05, "n_heights": 75}),
                  _set("afm.views", {"count": 10})))),
     BadInput("scan-smaller-than-pixel", "config", "afm.scan.size_a", True,
              _dry_run_with(_set("afm.scan", {"size_a": [0.1, 0.1], "pixel_size_a": 0.2}))),
@@ -462,19 +463,24 @@ def first_error_line(output: str, before_jobs: bool) -> str:
     return next((line for line in lines if ERROR_WORDS.search(line)), "")
 
 
-def run_case(case: BadInput, run: Path, timeout_s: float = 300) -> Outcome:
-    """Prepare ``run`` (an empty folder), run the row's command there and judge the outcome."""
+def run_case(case: BadInput, run: Path, timeout_s: float = 180) -> Outcome:
+    """Prepare ``run`` (an empty folder), run the row's command there and judge the outcome.
+    A command still running after ``timeout_s`` is stopped and counts as accepted (silent)."""
     run.mkdir(parents=True, exist_ok=True)
     command = case.setup(run)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
-    proc = subprocess.run(
-        command, cwd=run, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        timeout=timeout_s, check=False,
-    )  # fmt: skip
-    output = proc.stdout
+    try:
+        proc = subprocess.run(
+            command, cwd=run, env=env, text=True, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, timeout=timeout_s, check=False,
+        )  # fmt: skip
+        output, returncode = proc.stdout, proc.returncode
+    except subprocess.TimeoutExpired as err:
+        output = err.stdout.decode() if isinstance(err.stdout, bytes) else err.stdout or ""
+        returncode = 0  # still working on the input: it was not refused
     line = first_error_line(output, case.before_jobs)
-    silent = proc.returncode == 0
+    silent = returncode == 0
     traceback = bool(TRACEBACK.search(output))
     stopped = None
     if case.before_jobs:
@@ -482,7 +488,7 @@ def run_case(case: BadInput, run: Path, timeout_s: float = 300) -> Outcome:
     return Outcome(
         name=case.name,
         kind=case.kind,
-        returncode=proc.returncode,
+        returncode=returncode,
         first_error_line=line,
         silent=silent,
         traceback=traceback,
