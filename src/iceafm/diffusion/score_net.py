@@ -29,6 +29,11 @@ SPECIES = ("O", "H")
 N_SPECIES = len(SPECIES) + 1
 BOND_BASIS_MAX_A = 6.0
 """Range of the radial basis of intramolecular edges (present at any length), A."""
+STRETCH_RANGE_A = (0.7, 1.9)
+"""Centres of the noise-scaled stretch features span the intramolecular distances, A."""
+N_STRETCH = 7
+STRETCH_FLOOR_A = 0.02
+"""Smallest length scale of the stretch features, A."""
 
 
 def noise_features(sigma_a: torch.Tensor, n: int) -> torch.Tensor:
@@ -56,10 +61,22 @@ class _Inputs(nn.Module):
         return self.mlp(torch.cat(feats, dim=-1))
 
 
-def _edge_scalars(length_a: torch.Tensor, bonded: torch.Tensor, cutoff_a: float, n_basis: int):
-    """Radial features per edge, shape [n_edge, 2 n_basis + 1]: a smooth basis that goes to zero
-    at the cutoff (edges appear and vanish continuously), a long-range basis on bonded edges only,
-    and the bonded flag."""
+def _edge_scalars(
+    length_a: torch.Tensor,
+    bonded: torch.Tensor,
+    sigma_edge: torch.Tensor,
+    cutoff_a: float,
+    n_basis: int,
+) -> torch.Tensor:
+    """Radial features per edge, shape [n_edge, 2 n_basis + N_STRETCH + 1]: a smooth basis that
+    goes to zero at the cutoff (edges appear and vanish continuously), a long-range basis on bonded
+    edges only, noise-scaled stretch features on bonded edges, and the bonded flag.
+
+    The stretch features tanh((d - c_k) / s), s = sqrt(sigma^2 + STRETCH_FLOOR_A^2), for centres
+    c_k over the intramolecular distances, measure a bond's deviation in units of the noise: the
+    denoiser's output at small sigma is such a deviation divided by sigma, which a fixed-width
+    basis can represent only with very large weights (the role of EDM's input scaling c_in).
+    """
     near = (
         soft_one_hot_linspace(length_a, 0.0, cutoff_a, n_basis, basis="smooth_finite", cutoff=True)
         * n_basis**0.5
@@ -67,7 +84,11 @@ def _edge_scalars(length_a: torch.Tensor, bonded: torch.Tensor, cutoff_a: float,
     far = soft_one_hot_linspace(
         length_a, 0.0, BOND_BASIS_MAX_A, n_basis, basis="gaussian", cutoff=False
     ) * bonded.unsqueeze(-1)
-    return torch.cat([near * (1 - bonded).unsqueeze(-1), far, bonded.unsqueeze(-1)], dim=-1)
+    centres = torch.linspace(*STRETCH_RANGE_A, N_STRETCH, device=length_a.device)
+    scale = torch.sqrt(sigma_edge**2 + STRETCH_FLOOR_A**2).unsqueeze(-1)
+    stretch = torch.tanh((length_a.unsqueeze(-1) - centres) / scale) * bonded.unsqueeze(-1)
+    nonbonded = (1 - bonded).unsqueeze(-1)
+    return torch.cat([near * nonbonded, far, stretch, bonded.unsqueeze(-1)], dim=-1)
 
 
 class _Convolution(nn.Module):
@@ -123,7 +144,7 @@ class EquivariantScoreNet(nn.Module):
         self.inputs = _Inputs(n_noise, scalars)
         self.irreps_sh = o3.Irreps.spherical_harmonics(2)
         self.sh = o3.SphericalHarmonics(self.irreps_sh, normalize=True, normalization="component")
-        n_edge = 2 * n_basis + 1
+        n_edge = 2 * n_basis + N_STRETCH + 1
         irreps = o3.Irreps(f"{scalars}x0e + 1x1o")
         self.convs = nn.ModuleList()
         self.gates = nn.ModuleList()
@@ -157,7 +178,9 @@ class EquivariantScoreNet(nn.Module):
         vec = edge_vectors(positions_a, cells_a, batch, graph)
         length = vec.norm(dim=-1)
         sh = self.sh(vec)
-        edge_scalars = _edge_scalars(length, graph.bonded, self.cutoff_a, self.n_basis)
+        edge_scalars = _edge_scalars(
+            length, graph.bonded, sigma_atom[graph.dst], self.cutoff_a, self.n_basis
+        )
         z_hat = positions_a.new_zeros(len(positions_a), 3)
         z_hat[:, 2] = 1.0
         # e3nn 0.6 orders l = 1 components as (x, y, z), like its spherical harmonics.
@@ -184,7 +207,7 @@ class PlainScoreNet(nn.Module):
         self.cutoff_a = cutoff_a
         self.n_basis = n_basis
         self.inputs = _Inputs(n_noise, hidden)
-        n_edge = 2 * n_basis + 1 + 3
+        n_edge = 2 * n_basis + N_STRETCH + 1 + 3
         self.messages = nn.ModuleList(
             nn.Sequential(
                 nn.Linear(2 * hidden + n_edge, hidden), nn.SiLU(), nn.Linear(hidden, hidden)
@@ -202,7 +225,12 @@ class PlainScoreNet(nn.Module):
         vec = edge_vectors(positions_a, cells_a, batch, graph)
         length = vec.norm(dim=-1)
         edge = torch.cat(
-            [_edge_scalars(length, graph.bonded, self.cutoff_a, self.n_basis), vec / self.cutoff_a],
+            [
+                _edge_scalars(
+                    length, graph.bonded, sigma_atom[graph.dst], self.cutoff_a, self.n_basis
+                ),
+                vec / self.cutoff_a,
+            ],
             dim=-1,
         )
         h = self.inputs(species, fixed, sigma_atom)
