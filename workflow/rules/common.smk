@@ -13,7 +13,7 @@ from iceafm.config_checks import (
     check_import_files,
     import_files as checked_import_files,
 )
-from iceafm.data.splits import SPLITS
+from iceafm.data.splits import SPLITS, split_samples
 from iceafm.io.stacks import StackReadError, stack_files
 
 SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
@@ -51,6 +51,7 @@ wildcard_constraints:
     family="[a-z_]+",
     index=r"\d{5}",
     sample=r"[a-z_]+-\d{5}",
+    diffusion_model="equivariant|plain",
 
 
 def family_section(family):
@@ -205,3 +206,38 @@ def predict_real_targets():
     if predict_reference():
         targets += [f"results/predict_real/amorafm_agreement.{ext}" for ext in ("json", "png")]
     return targets
+
+
+# ---- diffusion stage: training/reference split, training params, default targets
+DIFFUSION_MODELS = ("equivariant", "plain")
+
+
+def diffusion_split():
+    """(training samples, reference samples): the campaign's structure split (dataset.fractions,
+    dataset.seed) over the families in diffusion.data.families; train+val train the model, test is
+    the held-out reference (the training samples when the campaign is too small for a test split)."""
+    families = config["diffusion"]["data"]["families"]
+    eligible = [s for s in SAMPLES if family_of(s) in families]
+    if not eligible:
+        raise WorkflowError(
+            f"{_config_source()}: diffusion.data.families = {families} selects no sample"
+        )
+    split = split_samples(eligible, config["dataset"]["fractions"], config["dataset"]["seed"])
+    training = sorted(split["train"] + split["val"]) or split["test"]
+    return training, (split["test"] or training)
+
+
+def diffusion_train_params(wildcards):
+    """The training-relevant sub-sections, with the model kind of the wildcard."""
+    section = config["diffusion"]
+    model = {**section["model"], "kind": wildcards.diffusion_model}
+    return {"data": section["data"], "model": model, "noise": section["noise"],
+            "train": section["train"]}
+
+
+def diffusion_targets():
+    """Products of the diffusion stage for the default target."""
+    return [
+        "results/diffusion/equivariant/metrics.json",
+        "results/diffusion/equivariant/evaluation.png",
+    ]

@@ -1,46 +1,6 @@
 # Diffusion stage: equivariant score model (and its same-size non-equivariant baseline) trained on
 # the campaign's water slabs; unconditional slabs and completions below a fixed top layer;
 # metrics against the held-out structures and the ice Ih lattice baseline.
-from iceafm.data.splits import split_samples
-
-DIFFUSION_MODELS = ("equivariant", "plain")
-
-
-wildcard_constraints:
-    diffusion_model="|".join(DIFFUSION_MODELS),
-
-
-def diffusion_split():
-    """(training samples, reference samples): the campaign's structure split (dataset.fractions,
-    dataset.seed) over the families in diffusion.data.families; train+val train the model, test is
-    the held-out reference (the training samples when the campaign is too small for a test split)."""
-    families = config["diffusion"]["data"]["families"]
-    eligible = [s for s in SAMPLES if family_of(s) in families]
-    if not eligible:
-        raise WorkflowError(
-            f"{_config_source()}: diffusion.data.families = {families} selects no sample"
-        )
-    split = split_samples(eligible, config["dataset"]["fractions"], config["dataset"]["seed"])
-    training = sorted(split["train"] + split["val"]) or split["test"]
-    return training, (split["test"] or training)
-
-
-def diffusion_train_params(wildcards):
-    """The training-relevant sub-sections, with the model kind of the wildcard."""
-    section = config["diffusion"]
-    model = {**section["model"], "kind": wildcards.diffusion_model}
-    return {"data": section["data"], "model": model, "noise": section["noise"],
-            "train": section["train"]}
-
-
-def diffusion_targets():
-    """Products of the diffusion stage for the default target."""
-    return [
-        "results/diffusion/equivariant/metrics.json",
-        "results/diffusion/equivariant/evaluation.png",
-    ]
-
-
 rule diffusion:
     input:
         structures=[structure_path(s) for s in diffusion_split()[0]],
