@@ -24,20 +24,23 @@ def blob_image(shape_yx, pixel_a, centres_xy_a, sigma_a=0.6) -> np.ndarray:
     return image
 
 
-def honeycomb_image(shape_yx, pixel_a, a_lattice=4.52, nn_sigma=0.5, angle_deg=7.0, seed=0):
-    """A basal-ice-like image: Gaussians on an O honeycomb of lattice constant ``a_lattice`` A,
-    rotated by ``angle_deg``, with a little noise."""
-    rng = np.random.default_rng(seed)
-    ny, nx = shape_yx
-    size = max(ny, nx) * pixel_a
+def honeycomb_points(size_a: float, a_lattice=4.52, angle_deg=7.0) -> np.ndarray:
+    """[n, 2] (A) O positions of a honeycomb of lattice constant ``a_lattice`` A (a basal ice
+    bilayer seen from above), rotated by ``angle_deg`` (from +x towards +y), in [-2, size + 2]^2."""
     a1 = a_lattice * np.array([1.0, 0.0])
     a2 = a_lattice * np.array([0.5, np.sqrt(3) / 2])
     basis = [np.zeros(2), (a1 + a2) / 3]
-    m = int(size / a_lattice) * 2 + 4
+    m = int(size_a / a_lattice) * 2 + 4
     pts = np.array([i * a1 + j * a2 + b for i in range(-m, m) for j in range(-m, m) for b in basis])
     t = np.deg2rad(angle_deg)
     pts = pts @ np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])
-    pts = pts[np.all((pts > -2) & (pts < size + 2), axis=1)]
+    return pts[np.all((pts > -2) & (pts < size_a + 2), axis=1)]
+
+
+def honeycomb_image(shape_yx, pixel_a, a_lattice=4.52, nn_sigma=0.5, angle_deg=7.0, seed=0):
+    """A basal-ice-like image: Gaussians on :func:`honeycomb_points`, with a little noise."""
+    rng = np.random.default_rng(seed)
+    pts = honeycomb_points(max(shape_yx) * pixel_a, a_lattice, angle_deg)
     image = blob_image(shape_yx, pixel_a, pts, nn_sigma)
     return image + 0.05 * rng.standard_normal(shape_yx)
 

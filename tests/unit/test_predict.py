@@ -219,3 +219,17 @@ def test_configured_stack_scan_size_precedence(tmp_path):
     assert scan("bare", assumed_scan_size_a=None) == pytest.approx((30.0, 30.0), rel=0.03)
     with pytest.raises(ValueError, match="no stack 'other'"):
         configured_stack(section, tmp_path, "other")
+
+
+@pytest.mark.parametrize("angle_deg", [7.0, 22.0])
+def test_lattice_angles_of_image_and_points_agree(angle_deg):
+    from stack_fixtures import honeycomb_image, honeycomb_points
+
+    from iceafm.io.stacks import lattice_angle_deg
+    from iceafm.metrics.agreement import points_lattice_angle_deg
+
+    image = honeycomb_image((200, 200), 0.15, angle_deg=angle_deg)[None]
+    points = honeycomb_points(30.0, angle_deg=angle_deg)
+    from_image, from_points = lattice_angle_deg(image), points_lattice_angle_deg(points)
+    assert abs((from_image - from_points + 30) % 60 - 30) <= 1.0
+    assert abs((from_points - angle_deg) % 60 - 30) <= 1.0  # shell 30 deg from the rows

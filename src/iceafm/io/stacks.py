@@ -510,6 +510,17 @@ def hexagonal_ring(df: np.ndarray, n_slices: int = 5) -> tuple[float, float]:
     return float(candidates[int(np.argmax(scores))]), best[1]
 
 
+def lattice_angle_deg(df: np.ndarray) -> float:
+    """Orientation (degrees in [0, 60)) of the first reciprocal shell of the hexagonal lattice in
+    the closest slices of ``df`` [n, ny, nx] (:func:`hexagonal_ring`), measured from +x towards
+    +y (row index) in the image frame; the real-space lattice rows lie 30 degrees from it."""
+    k_f, _ = hexagonal_ring(df)
+    white = _whitened_spectrum(df, 5)
+    theta = np.deg2rad(np.arange(0.0, 60.0, 0.5))
+    scores = _lattice_score(white, k_f, theta, white.shape[0] / 4)
+    return float(np.rad2deg(theta[int(np.argmax(scores))]))
+
+
 def estimate_pixel_size_a(df: np.ndarray, min_score: float = 2.0) -> tuple[float, str]:
     """Pixel size (A) of a stack of ice from its lattice: (pixel_size_a, note).
 

@@ -145,6 +145,24 @@ def _oriented(ref_xyz: np.ndarray, matrix: np.ndarray, region: tuple[float, floa
     return out
 
 
+def points_lattice_angle_deg(
+    xy_a: np.ndarray, spacing_a: tuple[float, float] = (3.6, 4.3)
+) -> float:
+    """Orientation (degrees in [0, 60)) of the strongest six-fold peak of the structure factor
+    |sum exp(-i q.r)|^2 of points ``xy_a`` [n, 2] (A) over plane spacings ``spacing_a`` (A): the
+    first reciprocal shell of their hexagonal lattice, in the convention of
+    :func:`iceafm.io.stacks.lattice_angle_deg` (from +x towards +y)."""
+    theta = np.deg2rad(np.arange(0.0, 60.0, 0.5))[:, None] + np.pi / 3 * np.arange(6)[None, :]
+    best = (-1.0, 0.0)
+    for spacing in np.arange(spacing_a[0], spacing_a[1], 0.02):
+        q = 2 * np.pi / spacing * np.stack([np.cos(theta), np.sin(theta)], axis=-1)
+        power = np.abs(np.exp(-1j * (q @ np.asarray(xy_a, dtype=np.float64).T)).sum(-1)) ** 2
+        score = power.mean(axis=1)
+        if score.max() > best[0]:
+            best = (float(score.max()), float(np.rad2deg(theta[int(np.argmax(score)), 0])))
+    return best[1]
+
+
 def amorafm_agreement(
     prediction: Any,
     reference_xyz: str | os.PathLike,
@@ -165,7 +183,9 @@ def amorafm_agreement(
     (registered and scored on x, y only), counts of O on each side and true positives; with
     ``all_orientations`` also ``o_f1_by_orientation``: the registered F1 after each of the
     square's 8 symmetries of the reference about its centre (a diagnostic: the reference's
-    lattice is rotated about 25 degrees from the image's in the identity orientation).
+    lattice is rotated about 25 degrees from the image's in the identity orientation); with a
+    ``stack``, ``lattice_angle_image_deg`` and ``lattice_angle_reference_deg`` (first reciprocal
+    shell, degrees mod 60, same convention).
     """
     symbols, positions, cell = _read_atoms(prediction)
     if scan_a is None:
@@ -206,6 +226,12 @@ def amorafm_agreement(
     if all_orientations:
         # diagnostic only: the published place is unrecorded, its orientation assumed identity
         result["o_f1_by_orientation"] = orientation_f1
+    if stack is not None:
+        from iceafm.io.stacks import lattice_angle_deg
+
+        # a shift cannot align lattices that are rotated against each other: say how much
+        result["lattice_angle_image_deg"] = lattice_angle_deg(stack.df)
+        result["lattice_angle_reference_deg"] = points_lattice_angle_deg(ref[:, :2])
     if figure_path is not None:
         from iceafm.figures import save_figure
         from iceafm.figures.predict import agreement_figure
