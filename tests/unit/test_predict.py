@@ -190,8 +190,8 @@ def test_orientation_diagnostic_finds_a_flipped_reference(tmp_path):
     write(tmp_path / "ref.xyz", Atoms("O80", ref_o, cell=[45, 45, 3]), format="extxyz")
     ours = ref_o.copy()
     ours[:, 1] = 45.0 - ours[:, 1]  # the reference is y-mirrored with respect to our frame
-    ours[:, :2] += [5.0, 8.0]
-    atoms = Atoms("O80", ours, cell=[60, 60, 0])
+    ours[:, :2] += [3.0, 4.0]
+    atoms = Atoms("O80", ours, cell=[50, 50, 0])
     write(tmp_path / "ours.extxyz", atoms, format="extxyz")
     result = amorafm_agreement(tmp_path / "ours.extxyz", tmp_path / "ref.xyz",
                                all_orientations=True)
