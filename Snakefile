@@ -32,6 +32,7 @@ include: "workflow/rules/dft.smk"
 include: "workflow/rules/afm.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/adapt.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/diffusion.smk"
 

@@ -65,6 +65,8 @@ STAGE_OF_RULE = {
     "train": "train",
     "evaluate": "train",
     "adapt": "adapt",
+    "adapt_translator": "adapt",
+    "adapt_compare": "adapt",
     "diffusion": "diffusion",
 }
 

@@ -124,6 +124,7 @@ def get_final_output():
     products = ("checkpoint.pt", "metrics.json", "evaluation.png")
     targets += [f"results/models/{model}/{product}" for product in products]
     targets += predict_real_targets()
+    targets += adapt_targets()
     targets += diffusion_targets()
     return targets
 

@@ -47,6 +47,12 @@ class AugmentConfig:
     across the window, as a fraction of the slice std. cutout: probability of one rectangle
     (each side up to a quarter of the window) set to the slice mean. slices: probability
     that a batch uses a random run of consecutive slices instead of all; slices_min: the fewest.
+    Experiment-like artifacts (off at 0; :data:`LATE_AUGMENTS`, used by ``adapt`` method
+    ``augment``): drift_px: maximum slow-scan drift, a lateral x shift growing linearly from 0 at
+    row 0 to up to this many pixels at the last row (sub-pixel, linear interpolation);
+    scan_lines: probability of scan-line artifacts, per-row offsets of random std up to 0.3 of the
+    slice std on a random 10 % of the rows; quantise: probability that each slice is min-max
+    scaled to 8 bits (256 grey levels) as the published experimental PNGs are.
     """
 
     rot_flip: bool = True
@@ -56,10 +62,18 @@ class AugmentConfig:
     cutout: float = 0.3
     slices: float = 0.3
     slices_min: int = 6
+    drift_px: float = 0.0
+    scan_lines: float = 0.0
+    quantise: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form."""
         return asdict(self)
+
+
+#: Augmentations added after the first trained models: left out of a config hash while off, so
+#: training states saved before they existed still resume.
+LATE_AUGMENTS = ("drift_px", "scan_lines", "quantise")
 
 
 @dataclass(frozen=True)
@@ -214,9 +228,38 @@ def augment_sample(
         h, w = int(rng.integers(1, ny // 4 + 2)), int(rng.integers(1, nx // 4 + 2))
         y0, x0 = int(rng.integers(0, ny - h + 1)), int(rng.integers(0, nx - w + 1))
         df[:, y0 : y0 + h, x0 : x0 + w] = mean
+    df = experimental_artifacts(df, config, rng)
     if moved:
         targets = encode_atoms(symbols, xyz, info.geometry, (ny, nx), info.depth_a)
     return df, np.asarray(targets, dtype=np.float32)
+
+
+def experimental_artifacts(
+    df: np.ndarray, config: AugmentConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """Drift, scan-line offsets and 8-bit quantisation of ``config`` (see
+    :class:`AugmentConfig`) on df [n_h, ny, nx]; image only (drift keeps row 0 in place and moves
+    the atoms less than ``drift_px`` pixels, so the labels are kept). No draw when all are off."""
+    n_h, ny, nx = df.shape
+    if config.drift_px:
+        amp = rng.uniform(-config.drift_px, config.drift_px)
+        shift = amp * np.arange(ny) / max(ny - 1, 1)  # [ny] px, x shift of each row
+        x = np.arange(nx)[None, :] - shift[:, None]
+        lo = np.clip(np.floor(x).astype(int), 0, nx - 1)
+        hi = np.clip(lo + 1, 0, nx - 1)
+        frac = np.clip(x - np.floor(x), 0.0, 1.0).astype(np.float32)
+        rows = np.arange(ny)[:, None]
+        df = df[:, rows, lo] * (1 - frac) + df[:, rows, hi] * frac
+    if config.scan_lines and rng.random() < config.scan_lines:
+        std = df.std(axis=(1, 2), keepdims=True) + 1e-12
+        rows = rng.random(ny) < 0.1
+        offsets = rng.uniform(0, 0.3) * rng.standard_normal(ny) * rows
+        df = df + (std * offsets[None, :, None]).astype(np.float32)
+    if config.quantise and rng.random() < config.quantise:
+        lo = df.min(axis=(1, 2), keepdims=True)
+        span = df.max(axis=(1, 2), keepdims=True) - lo + 1e-12
+        df = np.round((df - lo) / span * 255.0) / 255.0 * span + lo
+    return np.asarray(df, dtype=np.float32)
 
 
 def random_slices(

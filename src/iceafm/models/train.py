@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from iceafm.data.loader import (
+    LATE_AUGMENTS,
     AugmentConfig,
     DatasetFileError,
     StackStream,
@@ -116,8 +117,12 @@ class TrainConfig:
         return asdict(self)
 
     def hash(self) -> str:
-        """Hash of everything but :data:`OPERATIONAL_KEYS`."""
-        return config_hash({k: v for k, v in self.to_dict().items() if k not in OPERATIONAL_KEYS})
+        """Hash of everything but :data:`OPERATIONAL_KEYS` (and late augmentations while off)."""
+        values = {k: v for k, v in self.to_dict().items() if k not in OPERATIONAL_KEYS}
+        values["augment"] = {
+            k: v for k, v in values["augment"].items() if v or k not in LATE_AUGMENTS
+        }
+        return config_hash(values)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -192,9 +197,11 @@ def train_detector(
     state_path: str | os.PathLike,
     log_csv: str | os.PathLike,
     progress: bool = True,
+    init_state: dict[str, torch.Tensor] | None = None,
 ) -> Detector:
     """Train (or resume) and return the trained detector; see the module docstring. The state
-    file doubles as a detector checkpoint (:func:`iceafm.models.load_detector` reads it)."""
+    file doubles as a detector checkpoint (:func:`iceafm.models.load_detector` reads it).
+    ``init_state``: network weights to start from (fine-tuning; a saved state still wins)."""
     rank, world = _distributed()
     device = resolve_device(config.device)
     info = split_info(train_path)
@@ -221,6 +228,8 @@ def train_detector(
         n_z=info.targets_shape[2],
     )
     net = DetectorNet(net_config).to(device)
+    if init_state is not None:
+        net.load_state_dict(init_state)
     model = (
         torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[device.index] if device.type == "cuda" else None

@@ -1,0 +1,202 @@
+"""Domain adaptation (issue 11): the methods none, augment, cyclegan, hybrid compared on the real
+images without labels (iceafm.adapt, iceafm.metrics.label_free).
+
+    OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python benchmarks/domain_adaptation.py \
+        [--dataset DIR_WITH_SPLITS --base-model CHECKPOINT] [--size tiny]
+
+Without ``--dataset`` it builds a small campaign itself (GenIce ice Ih basal slabs, ppafm point
+charges) and trains a small base detector on it; every method then fine-tunes that base for the
+same number of epochs (``none`` is the baseline: plain simulated data). Writes
+``benchmarks/results/domain_adaptation.json``: per method ``energy_distance_d_oo``,
+``energy_distance_hbond`` (H-bond length), ``domain_classifier_accuracy``, ``resim_pearson``
+(and the Wasserstein-1 and FID-style values), ``best_method`` and the settings. Resumable: the
+work folder (benchmarks/work/domain_adaptation) keeps the dataset, base model and states.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from common import machine_info, write_result
+
+from iceafm.adapt.pipeline import (
+    AdaptConfig,
+    best_method,
+    run_method,
+    run_translator,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "benchmarks" / "work" / "domain_adaptation"
+IMAGES = ROOT.parent / "shared" / "data" / "experimental"
+PREDICT_REAL = {
+    "scan_size_a": {"Ying_Jiang_7": [25.0, 25.0]},
+    "assumed_scan_size_a": [25.0, 25.0],
+    "closest": "auto",
+    "line_correction": "none",
+}
+AFM = {
+    "scan": {"size_a": [9.6, 9.6], "pixel_size_a": 0.2, "min_height_a": 3.0, "n_heights": 8,
+             "height_step_a": 0.1},
+    "views": {"count": 2, "rotate": True, "seed": 0},
+    "ff_step_a": 0.15,
+}  # fmt: skip
+SIZES = {
+    "tiny": {
+        "structures": 10,
+        "base": {"width": 8, "depth": 2, "epochs": 6, "batch_size": 4, "lr": 2e-3},
+        "adapt": {
+            "finetune": {"epochs": 2, "batch_size": 4, "lr": 5e-4, "val_samples": 4},
+            "augment": {"noise": 0.3, "gradient": 0.5, "cutout": 0.5, "drift_px": 2.0,
+                        "scan_lines": 0.5, "quantise": 0.5, "slices": 0.5},
+            "translator": {"width": 4, "n_res": 1, "crop_px": 32, "crop_slices": 4,
+                           "epochs": 2, "steps_per_epoch": 30, "batch_size": 2},
+            "evaluation": {"reference_structures": 50, "domain_crops": 256, "domain_epochs": 4,
+                           "domain_stacks": 32, "fid_crops": 128, "resim_window_a": 6.0,
+                           "resim_stacks": 5},
+        },
+    },
+}  # fmt: skip
+
+
+def build_campaign(n: int) -> dict[str, Path]:
+    """A small real campaign under WORK: structures -> AFM (ppafm) -> labels -> splits."""
+    from iceafm.afm.params import settings_from_config
+    from iceafm.afm.stack import simulate_structure, view_seed, write_stack_npz
+    from iceafm.afm.views import make_views
+    from iceafm.data.build import DatasetParams, build_dataset
+    from iceafm.labels import LabelParams, write_labels_npz
+    from iceafm.structures import generate_structure
+
+    paths = {s: WORK / f"dataset/{s}.h5" for s in ("train", "val", "test")}
+    if all(p.exists() for p in paths.values()):
+        return paths
+    settings = settings_from_config(AFM)
+    ice = {"bilayers": 2, "supercell": [2, 2], "vacuum_a": 10.0}
+    samples, afm, labels = [], [], []
+    for i in range(n):
+        sample = f"ice_basal-{i:05d}"
+        afm_path, label_path = WORK / f"afm/{sample}.npz", WORK / f"labels/{sample}.npz"
+        atoms = generate_structure("ice_basal", i, ice, seed=11)
+        if not afm_path.exists():
+            stack = simulate_structure(atoms, settings, view_seed(sample))
+            write_stack_npz(afm_path, sample, settings, stack)
+            views = make_views(stack.cell_a, settings.views, view_seed(sample))
+            write_labels_npz(label_path, atoms, views, settings.scan, LabelParams())
+        samples.append(sample)
+        afm.append(afm_path)
+        labels.append(label_path)
+        print(f"afm {i + 1}/{n}", file=sys.stderr, flush=True)
+    fractions = {"train": 0.7, "val": 0.15, "test": 0.15}
+    build_dataset(samples, afm, labels, paths, WORK / "manifest.json",
+                  DatasetParams(fractions, 0, 4))  # fmt: skip
+    return paths
+
+
+def base_detector(paths: dict[str, Path], base: dict) -> Path:
+    """Train the small base detector (resumable); return its checkpoint."""
+    from iceafm.models.train import TrainConfig, train_detector
+
+    config = TrainConfig.from_config({**base, "name": "adapt-bench-base", "device": "cpu",
+                                      "workers": 0, "val_samples": 4})  # fmt: skip
+    state = WORK / f"base-{config.hash()}.pt"
+    train_detector(config, paths["train"], paths["val"], state, WORK / "base_log.csv")
+    return state
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="tiny", choices=sorted(SIZES))
+    parser.add_argument("--dataset", type=Path, help="folder with train/val/test.h5")
+    parser.add_argument("--base-model", type=Path, help="detector trained on that dataset")
+    parser.add_argument("--methods", nargs="+", default=["none", "augment", "cyclegan", "hybrid"])
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    size = SIZES[args.size]
+    WORK.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    timings = {}
+    if args.dataset:
+        paths = {s: args.dataset / f"{s}.h5" for s in ("train", "val", "test")}
+        base = args.base_model
+    else:
+        paths = build_campaign(size["structures"])
+        timings["campaign_s"] = round(time.perf_counter() - t0, 1)
+        base = base_detector(paths, size["base"])
+        timings["base_detector_s"] = round(time.perf_counter() - t0 - timings["campaign_s"], 1)
+    section = {**size["adapt"], "methods": args.methods, "device": "cpu",
+               "images_dir": str(IMAGES)}  # fmt: skip
+    adapt = AdaptConfig.from_config(section)
+    translated = None
+    if {"cyclegan", "hybrid"} & set(args.methods):
+        t = time.perf_counter()
+        translated = WORK / "translated_train.h5"
+        if not translated.exists():
+            run_translator(section, PREDICT_REAL, IMAGES, paths["train"], base,
+                           WORK / "translator_state", WORK / "translator.pt", translated,
+                           WORK / "translator_history.csv")  # fmt: skip
+        timings["translator_s"] = round(time.perf_counter() - t, 1)
+    results = {}
+    for method in args.methods:
+        t = time.perf_counter()
+        out = WORK / method
+        out.mkdir(exist_ok=True)
+        metrics_path = out / "metrics.json"
+        if metrics_path.exists():
+            metrics = json.loads(metrics_path.read_text())
+        else:
+            metrics = run_method(
+                method, section, PREDICT_REAL, AFM, IMAGES, paths["train"], paths["val"],
+                base, translated if method in ("cyclegan", "hybrid") else None, WORK / "states",
+                out / "detector.pt", out / "predictions.extxyz", metrics_path,
+                out / "finetune_log.csv",
+            )  # fmt: skip
+        timings[f"{method}_s"] = round(time.perf_counter() - t, 1)
+        results[method] = metrics
+        print(method, {k: metrics[k] for k in ("energy_distance_d_oo", "energy_distance_hbond",
+              "domain_classifier_accuracy", "resim_pearson")}, file=sys.stderr, flush=True)
+    best = best_method(results)
+    keys = ("energy_distance_d_oo", "energy_distance_hbond", "wasserstein_d_oo",
+            "wasserstein_hbond", "domain_classifier_accuracy", "fid_detector_features",
+            "resim_pearson")  # fmt: skip
+    record = {
+        **machine_info(("torch", "scipy", "ppafm")),
+        **{m: {k: results[m][k] for k in keys} for m in results},
+        "best_method": best,
+        "goals": {
+            "best_beats_none_on_every_metric": None if "none" not in results else all(
+                (results[best][k] > results["none"][k]) if k == "resim_pearson"
+                else (results[best][k] < results["none"][k])
+                for k in ("energy_distance_d_oo", "energy_distance_hbond",
+                          "domain_classifier_accuracy", "resim_pearson")
+            ),
+            "energy_distance_d_oo_le_0.0094": results[best]["energy_distance_d_oo"] <= 0.0094,
+            "energy_distance_hbond_le_0.027": results[best]["energy_distance_hbond"] <= 0.027,
+        },  # fmt: skip
+        "per_stack_predictions": {m: results[m]["per_stack"] for m in results},
+        "ranges": results[best]["ranges"],
+        "settings": {"size": args.size, **size, "afm": AFM,
+                     "dataset": str(args.dataset or "built here"), "base_model": str(base),
+                     "translator": adapt.translator.to_dict()},  # fmt: skip
+        "timings_s": timings,
+        "note": (
+            "Our reference distributions (simulated GenIce ice Ih basal slabs) and our real "
+            "images (AmorAFM premelting surface, StyleTransAugment clusters) differ from Huang "
+            "et al.'s; their hybrid top-layer values 0.0094/0.0272 (pure simulation 0.0149/0.106) "
+            "are not directly comparable. CPU-sized run: small base detector and translator."
+        ),
+    }
+    for key, value in record["goals"].items():
+        record["goals"][key] = None if value is None else bool(value)
+    print(json.dumps({m: record[m] for m in results} | {"best_method": best}, indent=1,
+                     default=float))  # fmt: skip
+    write_result("domain_adaptation", record)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,525 @@
+"""Rules ``adapt_translator``, ``adapt`` and ``adapt_compare``: the domain-adaptation methods on
+one campaign, compared on the real images without labels.
+
+Methods (``adapt.methods``), each a fine-tune of the same base detector (``adapt.base_model``,
+default the campaign's trained model) for ``adapt.finetune.epochs`` epochs, so they differ only
+in what the detector sees:
+
+- ``none``: the simulated training split with the standard training augmentations;
+- ``augment``: the same plus experiment-like artifacts (``adapt.augment``: stronger noise,
+  background gradient and cutout, slow-scan drift, scan-line offsets, 8-bit quantisation, random
+  slice counts; :func:`iceafm.data.loader.augment_sample`);
+- ``cyclegan``: the simulated split translated to the experimental style by the CycleGAN
+  (:mod:`iceafm.adapt.cyclegan`) trained on the simulated split and the real stacks;
+- ``hybrid``: simulated and translated blended with a random weight w ~ U(0, 1) per entry,
+  w x simulated + (1 - w) x translated (AmorAFM's recipe; each slice normalised first).
+
+Real stacks: :func:`iceafm.io.stacks.read_stacks` through
+:func:`iceafm.predict.configured_stack` (scan sizes and slice order as ``predict_real``
+configures them) and :func:`iceafm.predict.prepare_stack` (normalised, resampled to the
+detector's pixel size, the detector's number of closest slices). Evaluation per method
+(:func:`evaluate_method`): see :mod:`iceafm.metrics.label_free` and :mod:`iceafm.adapt.domain`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from iceafm.adapt.cyclegan import TranslatorConfig, train_translator, translate
+from iceafm.io.atomic import atomic_path, write_text_atomic
+from iceafm.io.stacks import normalise_slices, stack_files
+
+METHODS = ("none", "augment", "cyclegan", "hybrid")
+#: The methods that need the translator.
+TRANSLATED = ("cyclegan", "hybrid")
+
+
+class AdaptError(ValueError):
+    """A bad ``adapt`` config value or an incompatible input (one-line message)."""
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """The validated ``adapt`` config section (every key: config/README.md)."""
+
+    methods: tuple[str, ...] = METHODS
+    in_default_target: bool = True
+    images_dir: str = "../shared/data/experimental"
+    inputs: tuple[str, ...] = ("amorafm_ice_surface", "ice_clusters_styletrans")
+    base_model: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    finetune: dict[str, Any] = field(default_factory=dict)
+    augment: dict[str, Any] = field(default_factory=dict)
+    translator: TranslatorConfig = field(default_factory=TranslatorConfig)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> AdaptConfig:
+        """Validate; one-line errors name the key."""
+        values = dict(section)
+        methods = tuple(values.pop("methods", METHODS))
+        bad = [m for m in methods if m not in METHODS]
+        if bad or len(set(methods)) != len(methods):
+            raise AdaptError(f"config adapt.methods: expected distinct values of {METHODS}, "
+                             f"got {list(methods)}")
+        translator = dict(values.pop("translator", {}) or {})
+        known = set(TranslatorConfig.__dataclass_fields__)
+        if set(translator) - known:
+            raise AdaptError(f"config adapt.translator: unknown key(s) "
+                             f"{sorted(set(translator) - known)}")
+        translator.setdefault("seed", values.get("seed", 0))
+        translator.setdefault("device", values.get("device", "auto"))
+        values["inputs"] = tuple(values.get("inputs", cls.inputs))
+        try:
+            return cls(methods=methods, translator=TranslatorConfig(**translator), **values)
+        except TypeError as err:
+            raise AdaptError(f"config adapt: {err}") from None
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def real_inputs(
+    adapt: AdaptConfig, predict_real: dict[str, Any], detector: Any, images_dir: str | Path
+) -> list[tuple[str, np.ndarray, Any]]:
+    """[(name, model input [n, ny, nx] at the detector's pixel size, Stack)] of every stack in
+    ``adapt.inputs`` under ``images_dir`` (scan sizes as ``predict_real`` configures them)."""
+    from iceafm.predict import configured_stack, prepare_stack
+
+    section = {**predict_real, "inputs": list(adapt.inputs)}
+    out = []
+    for entry in adapt.inputs:
+        for name in stack_files(Path(images_dir) / entry):
+            stack = configured_stack(section, images_dir, name)
+            df, _, stack = prepare_stack(stack, detector, predict_real["line_correction"])
+            out.append((name, df.astype(np.float32), stack))
+    return out
+
+
+def split_stacks(path: str | Path, n_max: int | None = None) -> list[np.ndarray]:
+    """The first ``n_max`` (None: all) entries' df of a split, each slice normalised."""
+    from iceafm.data.loader import iter_split
+
+    out = []
+    for entry in iter_split(path):
+        if n_max is not None and len(out) >= n_max:
+            break
+        out.append(normalise_slices(entry["df"]).astype(np.float32))
+    return out
+
+
+def check_compatible(detector: Any, split: str | Path) -> None:
+    """Refuse (one line) a base detector trained on another pixel size or heights."""
+    from iceafm.data.loader import split_info
+
+    info = split_info(split)
+    same = np.isclose(detector.pixel_size_a, info.pixel_size_a) and len(
+        detector.heights_a
+    ) == len(info.heights_a) and np.allclose(detector.heights_a, info.heights_a)
+    if not same:
+        raise AdaptError(
+            f"adapt.base_model: trained at {detector.pixel_size_a} A, heights "
+            f"{np.round(detector.heights_a, 2).tolist()} A; the split {split} has "
+            f"{info.pixel_size_a} A, {np.round(info.heights_a, 2).tolist()} A (expected the same)"
+        )
+
+
+def rewrite_split(src: str | Path, dst: str | Path, transform) -> None:
+    """Copy split ``src`` to ``dst`` (atomically) with every entry's df replaced by
+    ``transform(index, df)`` (same shape); atoms and targets unchanged."""
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+        with h5py.File(tmp, "r+") as h5:
+            df = h5["df"]
+            for i in range(df.shape[0]):
+                df[i] = transform(i, df[i])
+
+
+# ---------------------------------------------------------------- rule adapt_translator
+
+
+def run_translator(
+    section: dict[str, Any],
+    predict_real: dict[str, Any],
+    images_dir: str | Path,
+    train_split: str | Path,
+    base_model: str | Path,
+    state_dir: str | Path,
+    translator_out: str | Path,
+    translated_out: str | Path,
+    history_csv: str | Path,
+) -> None:
+    """Train (resumably, ``state_dir/<hash>.pt``) the CycleGAN on the simulated training split and
+    the real stacks; write its state, the translated split and the per-epoch losses."""
+    from iceafm.models import load_detector
+    from iceafm.models.train import resolve_device
+
+    adapt = AdaptConfig.from_config(section)
+    det = load_detector(base_model)
+    check_compatible(det, train_split)
+    real = [df for _, df, _ in real_inputs(adapt, predict_real, det, images_dir)]
+    sim = split_stacks(train_split)
+    state = Path(state_dir) / f"{adapt.translator.hash()}.pt"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    model, history = train_translator(adapt.translator, sim, real, state)
+    device = resolve_device(adapt.translator.device)
+    model.to(device)
+    rewrite_split(
+        train_split, translated_out,
+        lambda i, df: translate(model.g_sr, normalise_slices(df)),
+    )  # fmt: skip
+    with atomic_path(translator_out) as tmp:
+        shutil.copyfile(state, tmp)
+    keys = list(history[0]) if history else ["epoch"]
+    lines = [",".join(keys)] + [",".join(f"{row[k]:.6g}" for k in keys) for row in history]
+    write_text_atomic(history_csv, "\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------- rule adapt
+
+
+def augment_config(adapt: AdaptConfig, method: str) -> Any:
+    """The :class:`iceafm.data.loader.AugmentConfig` of ``method``: the training defaults, with
+    ``adapt.augment`` on top for ``augment``."""
+    from iceafm.data.loader import AugmentConfig
+
+    try:
+        return AugmentConfig(**(dict(adapt.augment) if method == "augment" else {}))
+    except TypeError as err:
+        raise AdaptError(f"config adapt.augment: {err}") from None
+
+
+def finetune_config(adapt: AdaptConfig, method: str, base: Any) -> Any:
+    """The :class:`iceafm.models.train.TrainConfig` of ``method``'s fine-tune."""
+    from iceafm.models.train import TrainConfig
+
+    ft = adapt.finetune
+    return TrainConfig.from_config({
+        "name": f"adapt-{method}",
+        "width": base.net.config.width,
+        "depth": base.net.config.depth,
+        "epochs": ft.get("epochs", 5),
+        "batch_size": ft.get("batch_size", 8),
+        "lr": ft.get("lr", 3e-4),
+        "samples_per_epoch": ft.get("samples_per_epoch"),
+        "val_samples": ft.get("val_samples", 64),
+        "warmup_epochs": 0.0,
+        "seed": adapt.seed,
+        "device": adapt.device,
+        "workers": 0,
+        "nms_radius_a": base.meta.nms_radius_a,
+        "augment": augment_config(adapt, method).to_dict(),
+    })  # fmt: skip
+
+
+def method_split(
+    method: str, train_split: str | Path, translated: str | Path | None, work: Path, seed: int
+) -> Path:
+    """The split ``method`` fine-tunes on (hybrid: written under ``work``)."""
+    if method in ("none", "augment"):
+        return Path(train_split)
+    if translated is None:
+        raise AdaptError(f"adapt method {method}: needs the translated split")
+    if method == "cyclegan":
+        return Path(translated)
+    out = work / "hybrid_train.h5"
+    if not out.exists():
+        with h5py.File(translated, "r") as h5:
+            moved = h5["df"]
+
+            def blend(i: int, df: np.ndarray) -> np.ndarray:
+                w = np.random.default_rng([seed, 7, i]).uniform(0.0, 1.0)
+                return w * normalise_slices(df) + (1 - w) * normalise_slices(moved[i])
+
+            rewrite_split(train_split, out, blend)
+    return out
+
+
+def method_inputs(
+    method: str, split: Path, adapt: AdaptConfig, n: int
+) -> list[np.ndarray]:
+    """Up to ``n`` normalised stacks of what ``method``'s detector trains on (for the domain
+    gap): the split's entries, through the augmentations of ``augment``."""
+    from iceafm.data.loader import iter_split, split_info
+
+    stacks = split_stacks(split, n)
+    if method != "augment":
+        return stacks
+    from iceafm.data.loader import augment_sample
+
+    config = augment_config(adapt, method)
+    info = split_info(split)
+    rng = np.random.default_rng([adapt.seed, 11])
+    out = []
+    for entry in iter_split(split):
+        if len(out) >= n:
+            break
+        df, _ = augment_sample(entry["df"], entry["symbols"], entry["xyz_a"],
+                               entry["targets"], info, config, rng)  # fmt: skip
+        out.append(normalise_slices(df).astype(np.float32))
+    return out
+
+
+def reference_properties(split: str | Path, n_max: int, depth_a: float) -> dict[str, np.ndarray]:
+    """Local-structure properties of the top ``depth_a`` A (below the topmost O) of up to
+    ``n_max`` simulated structures of a split (their labelled atoms)."""
+    from iceafm.data.loader import iter_split
+    from iceafm.metrics.label_free import pooled_properties
+
+    structures = []
+    for entry in iter_split(split):
+        if len(structures) >= n_max:
+            break
+        sym, xyz = np.asarray(entry["symbols"]), entry["xyz_a"]
+        if not (sym == "O").any():
+            continue
+        keep = xyz[:, 2] >= xyz[sym == "O", 2].max() - depth_a
+        structures.append((list(sym[keep]), xyz[keep]))
+    return pooled_properties(structures)
+
+
+def resimulate(
+    symbols: list[str], xyz_a: np.ndarray, origin_xy_a: tuple[float, float], width_a: float,
+    detector: Any, afm: dict[str, Any], margin_a: float = 4.0,
+) -> np.ndarray | None:
+    """df [n, m, m] (Hz) simulated (ppafm, point charges, :mod:`iceafm.afm`) from the predicted
+    atoms in the square window of ``width_a`` A at ``origin_xy_a`` (A, scan frame of the
+    prediction) at the detector's pixel size and heights; None if no O lies in the window."""
+    from ase import Atoms
+
+    from iceafm.afm.forcefield import build_force_field, slab_z_range
+    from iceafm.afm.params import ScanParams, settings_from_config
+    from iceafm.afm.scan import relax_fz, simulate_stacks
+    from iceafm.afm.views import View
+
+    xyz = np.asarray(xyz_a, np.float64).reshape(-1, 3)
+    sym = np.asarray(symbols)
+    lo = np.asarray(origin_xy_a) - margin_a
+    inside = np.all((xyz[:, :2] >= lo) & (xyz[:, :2] < lo + width_a + 2 * margin_a), axis=1)
+    if not (sym[inside] == "O").any():
+        return None
+    local = xyz[inside] - [lo[0], lo[1], xyz[inside, 2].min() - 6.0]
+    box = width_a + 2 * margin_a
+    atoms = Atoms(list(sym[inside]), positions=local,
+                  cell=[box, box, local[:, 2].max() + 20.0], pbc=[True, True, False])  # fmt: skip
+    heights = detector.heights_a
+    step = float(np.diff(heights).mean()) if len(heights) > 1 else 0.1
+    settings = settings_from_config({**afm, "electrostatics": "point_charges"})
+    n_px = int(round(width_a / detector.pixel_size_a))
+    scan = ScanParams(size_a=(n_px * detector.pixel_size_a,) * 2,
+                      pixel_size_a=detector.pixel_size_a, min_height_a=float(heights[0]),
+                      n_heights=len(heights), height_step_a=step)  # fmt: skip
+    settings = replace(settings, scan=scan)
+    z_top = float(atoms.positions[:, 2].max())
+    z_range = slab_z_range(z_top, scan.heights_a, settings.cantilever.amplitude_a)
+    ff = build_force_field(atoms, "point_charges", settings.tip.multipole,
+                           settings.tip.sigma_a, z_range, settings.ff_step_a)  # fmt: skip
+    half = 0.5 * detector.pixel_size_a * (n_px - 1)
+    view = View((margin_a + half, margin_a + half), 0.0)
+    df = simulate_stacks(ff, z_top, [view], [settings.tip], settings.cantilever, scan, relax_fz)
+    return df[0, 0]
+
+
+def evaluate_method(
+    method: str, detector: Any, base: Any, adapt: AdaptConfig, split: Path,
+    train_split: str | Path, real: list[tuple[str, np.ndarray, Any]], afm: dict[str, Any],
+) -> tuple[dict[str, Any], list[Any]]:
+    """Label-free metrics of ``method``'s fine-tuned ``detector`` (see the module docstring)
+    and the predictions (ASE Atoms, one per real stack, x, y in A in the model-input frame)."""
+    from ase import Atoms
+
+    from iceafm.adapt.domain import detector_features, domain_classifier_accuracy
+    from iceafm.metrics.label_free import (
+        RANGES,
+        distribution_distances,
+        frechet_distance,
+        pooled_properties,
+        resim_pearson,
+    )
+
+    ev = adapt.evaluation
+    frames, structures, per_stack = [], [], {}
+    resim_values = []
+    window = float(ev.get("resim_window_a", 12.8))
+    n_resim = ev.get("resim_stacks")
+    resim_names = [name for name, _, _ in real]
+    if n_resim is not None and n_resim < len(real):  # spread over the list
+        resim_names = [resim_names[i] for i in np.linspace(0, len(real) - 1, n_resim).astype(int)]
+    for name, df, _ in real:
+        found = detector.detect(df)
+        pos = np.asarray(found.positions_a).reshape(-1, 3)
+        structures.append((list(found.symbols), pos))
+        ny, nx = df.shape[1:]
+        p = detector.pixel_size_a
+        atoms = Atoms(list(found.symbols), positions=pos, cell=[nx * p, ny * p, 0], pbc=False)
+        atoms.info.update(stack=name, method=method)
+        atoms.set_array("confidence", np.asarray(found.confidence, np.float64))
+        frames.append(atoms)
+        w = min(window, nx * p, ny * p)
+        m = int(round(w / p))
+        y0, x0 = (ny - m) // 2, (nx - m) // 2
+        sim = None
+        if name in resim_names:
+            sim = resimulate(list(found.symbols), pos, (x0 * p, y0 * p), w, detector, afm)
+        entry = {"n_O": int(sum(s == "O" for s in found.symbols)),
+                 "n_H": int(sum(s == "H" for s in found.symbols)), "resim_pearson": None}
+        if sim is not None:
+            k = min(len(sim), len(df))
+            real_win = df[:k, y0 : y0 + m, x0 : x0 + m]
+            r, _, shift = resim_pearson(sim[:k, :m, :m], real_win, max_shift_px=int(2.0 / p))
+            entry.update(resim_pearson=r, resim_shift_px=list(shift))
+            resim_values.append(r)
+        per_stack[name] = entry
+    reference = reference_properties(train_split, int(ev.get("reference_structures", 200)),
+                                     float(base.meta.depth_a))  # fmt: skip
+    distances = distribution_distances(pooled_properties(structures), reference)
+    real_dfs = [df for _, df, _ in real]
+    inputs = method_inputs(method, split, adapt, int(ev.get("domain_stacks", 64)))
+    accuracy = domain_classifier_accuracy(
+        inputs, real_dfs, n_train=int(ev.get("domain_crops", 512)),
+        epochs=int(ev.get("domain_epochs", 5)), seed=adapt.seed,
+    )  # fmt: skip
+    n_fid = int(ev.get("fid_crops", 256))
+    fid = frechet_distance(detector_features(base, inputs, n_fid, seed=adapt.seed),
+                           detector_features(base, real_dfs, n_fid, seed=adapt.seed + 1))
+    metrics = {
+        "method": method,
+        "energy_distance_d_oo": distances["d_oo"]["energy"],
+        "energy_distance_hbond": distances["hbond_length"]["energy"],
+        "wasserstein_d_oo": distances["d_oo"]["wasserstein"],
+        "wasserstein_hbond": distances["hbond_length"]["wasserstein"],
+        "domain_classifier_accuracy": accuracy,
+        "fid_detector_features": fid,
+        "resim_pearson": float(np.mean(resim_values)) if resim_values else float("nan"),
+        "distances": distances,
+        "ranges": {k: list(v) for k, v in RANGES.items()},
+        "per_stack": per_stack,
+        "finetune_split": str(split),
+    }
+    return metrics, frames
+
+
+def run_method(
+    method: str,
+    section: dict[str, Any],
+    predict_real: dict[str, Any],
+    afm: dict[str, Any],
+    images_dir: str | Path,
+    train_split: str | Path,
+    val_split: str | Path,
+    base_model: str | Path,
+    translated: str | Path | None,
+    state_dir: str | Path,
+    detector_out: str | Path,
+    predictions_out: str | Path,
+    metrics_out: str | Path,
+    log_csv: str | Path,
+) -> dict[str, Any]:
+    """Rule ``adapt``: fine-tune the base detector for ``method`` (resumable under
+    ``state_dir``), predict every real stack, evaluate; write the three outputs."""
+    import torch
+    from ase.io import write
+
+    from iceafm.models import load_detector, save_detector
+    from iceafm.models.checkpoint import config_hash
+    from iceafm.models.train import train_detector
+
+    adapt = AdaptConfig.from_config(section)
+    if method not in adapt.methods:
+        raise AdaptError(f"adapt method {method!r}: not in adapt.methods {list(adapt.methods)}")
+    base = load_detector(base_model)
+    check_compatible(base, train_split)
+    work = Path(state_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    split = method_split(method, train_split, translated, work, adapt.seed)
+    config = finetune_config(adapt, method, base)
+    base_id = config_hash({"base": Path(base_model).stat().st_size,
+                           "mtime": Path(base_model).stat().st_mtime_ns,
+                           "translated": str(translated)})  # fmt: skip
+    state = work / f"{method}-{config.hash()}-{base_id}.pt"
+    init = {k: v.clone() for k, v in base.net.state_dict().items()}
+    tuned = train_detector(config, split, val_split, state, log_csv, init_state=init)
+    tuned.meta.threshold = base.meta.threshold
+    tuned.net.to("cpu")
+    tuned.device = torch.device("cpu")
+    save_detector(detector_out, tuned)
+    base.net.to("cpu")
+    real = real_inputs(adapt, predict_real, base, images_dir)
+    metrics, frames = evaluate_method(method, tuned, base, adapt, split, train_split, real, afm)
+    with atomic_path(predictions_out) as tmp:
+        write(tmp, frames, format="extxyz")
+    write_text_atomic(metrics_out, json.dumps(metrics, indent=1, default=float) + "\n")
+    return metrics
+
+
+COMPARISON_KEYS = (
+    "energy_distance_d_oo", "energy_distance_hbond", "wasserstein_d_oo", "wasserstein_hbond",
+    "domain_classifier_accuracy", "fid_detector_features", "resim_pearson",
+)  # fmt: skip
+
+
+def comparison_rows(metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per method: the headline metrics of :data:`COMPARISON_KEYS`."""
+    return [{"method": m, **{k: values[k] for k in COMPARISON_KEYS}} for m, values in
+            metrics.items()]  # fmt: skip
+
+
+def best_method(metrics: dict[str, dict[str, Any]]) -> str:
+    """The method with the best mean rank over the four headline metrics (lower energy
+    distances and classifier accuracy, higher re-simulation Pearson are better; NaN ranks last)."""
+    keys = {"energy_distance_d_oo": 1, "energy_distance_hbond": 1,
+            "domain_classifier_accuracy": 1, "resim_pearson": -1}  # fmt: skip
+    names = list(metrics)
+    ranks = np.zeros(len(names))
+    for key, sign in keys.items():
+        values = np.array([sign * float(metrics[n][key]) for n in names])
+        values[np.isnan(values)] = np.inf
+        ranks += np.argsort(np.argsort(values))
+    return names[int(np.argmin(ranks))]
+
+
+def run_compare(
+    metrics_paths: dict[str, str | Path],
+    predictions_paths: dict[str, str | Path],
+    section: dict[str, Any],
+    predict_real: dict[str, Any],
+    images_dir: str | Path,
+    train_split: str | Path,
+    base_model: str | Path,
+    translated: str | Path | None,
+    csv_out: str | Path,
+    figure_paths: tuple[str | Path, ...],
+) -> str:
+    """Rule ``adapt_compare``: ``comparison.csv`` (one row per method, plus which is best) and
+    the figure (:func:`iceafm.figures.adapt.adapt_figure`); return the best method."""
+    from ase.io import read
+
+    from iceafm.figures import save_figure
+    from iceafm.figures.adapt import adapt_figure
+    from iceafm.models import load_detector
+
+    adapt = AdaptConfig.from_config(section)
+    metrics = {m: json.loads(Path(p).read_text()) for m, p in metrics_paths.items()}
+    best = best_method(metrics)
+    rows = comparison_rows(metrics)
+    lines = [",".join(["method", *COMPARISON_KEYS, "best"])]
+    for row in rows:
+        values = [f"{float(row[k]):.6g}" for k in COMPARISON_KEYS]
+        lines.append(",".join([row["method"], *values, str(row["method"] == best).lower()]))
+    write_text_atomic(csv_out, "\n".join(lines) + "\n")
+    base = load_detector(base_model)
+    real = [(name, df) for name, df, _ in real_inputs(adapt, predict_real, base, images_dir)]
+    predictions = {m: read(p, index=":") for m, p in predictions_paths.items()}
+    simulated = split_stacks(train_split, 1)[0]
+    moved = split_stacks(translated, 1)[0] if translated else None
+    fig = adapt_figure(real, base.pixel_size_a, simulated, moved, predictions, metrics)
+    save_figure(fig, *figure_paths)
+    return best

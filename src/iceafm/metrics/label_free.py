@@ -1,0 +1,176 @@
+"""Label-free evaluation of structure predictions on real AFM images (no ground truth).
+
+1. Distribution distances (:func:`local_properties`, :func:`distribution_distances`): local-
+   structure properties of predicted atoms against reference distributions from simulated
+   structures. Each property is min-max scaled on a fixed range (:data:`RANGES`, Huang et al.
+   arXiv 2509.02240's convention: O-O on 0-3.5 A), values outside the range are dropped, then
+   compared by the energy distance (``scipy.stats.energy_distance``: sqrt(2 E|X-Y| - E|X-X'| -
+   E|Y-Y'|)) and the Wasserstein-1 distance (``scipy.stats.wasserstein_distance``).
+2. Domain gap (:func:`frechet_distance`): the Frechet distance between Gaussians fitted to two
+   feature sets (FID-style, features from a network trained here); the domain classifier is in
+   :mod:`iceafm.adapt.domain`.
+3. Re-simulation consistency (:func:`resim_pearson`): per-slice Pearson correlation of a stack
+   simulated from the prediction and the real stack, after the lateral shift that maximises
+   their cross-correlation (:func:`align_shift`).
+
+Property definitions (atoms: O and H, positions in A, non-periodic, z up): ``d_oo`` each O's
+nearest-O distance; ``d_oh`` each H's nearest-O distance (the covalent bond); ``hoh_angle`` the
+angle (deg) between the two nearest H of each O that has two within 1.3 A; ``oh_angle_z`` the
+angle (deg) of each covalent O->H vector to +z (0 = pointing up, towards the tip);
+``hbond_length`` the H...O acceptor distance and ``hbond_angle`` the O-H...O angle (deg) of
+every hydrogen bond (geometric criterion: donor-acceptor O-O < 3.5 A, H...O < 2.6 A, angle
+H-O_d...O_a < 30 deg; Luzar and Chandler); ``ring_size`` the sizes of the rings of the O-O
+network (O within 3.3 A bonded; minimum cycle basis, sizes 3-10).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg, stats
+from scipy.spatial import cKDTree
+
+#: (lo, hi) of each property for min-max scaling: A for distances, deg for angles.
+RANGES: dict[str, tuple[float, float]] = {
+    "d_oo": (0.0, 3.5),
+    "d_oh": (0.8, 1.3),
+    "hoh_angle": (60.0, 180.0),
+    "oh_angle_z": (0.0, 180.0),
+    "hbond_length": (1.2, 2.6),
+    "hbond_angle": (120.0, 180.0),
+    "ring_size": (3.0, 10.0),
+}
+#: Covalent O-H cutoff (A), O-O network bond (A), hydrogen-bond criteria (A, A, deg).
+OH_BOND_A, OO_BOND_A = 1.3, 3.3
+HB_OO_A, HB_HO_A, HB_ANGLE_DEG = 3.5, 2.6, 30.0
+
+
+def _angle_deg(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    cos = np.sum(u * v, axis=-1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def _rings(o_xyz: np.ndarray) -> list[int]:
+    import networkx as nx
+
+    graph = nx.Graph()
+    graph.add_nodes_from(range(len(o_xyz)))
+    if len(o_xyz) > 1:
+        graph.add_edges_from(cKDTree(o_xyz).query_pairs(OO_BOND_A))
+    return [len(c) for c in nx.minimum_cycle_basis(graph) if 3 <= len(c) <= 10]
+
+
+def local_properties(symbols: list[str], positions_a: np.ndarray) -> dict[str, np.ndarray]:
+    """Every property of :data:`RANGES` (unscaled; see the module docstring) of one structure:
+    ``symbols`` [n] ('O'/'H', others ignored), ``positions_a`` [n, 3] (A)."""
+    xyz = np.asarray(positions_a, dtype=np.float64).reshape(-1, 3)
+    sym = np.asarray(symbols)
+    o, h = xyz[sym == "O"], xyz[sym == "H"]
+    out = {key: np.zeros(0) for key in RANGES}
+    if len(o) >= 2:
+        d, _ = cKDTree(o).query(o, k=2)
+        out["d_oo"] = d[:, 1]
+        out["ring_size"] = np.asarray(_rings(o), dtype=np.float64)
+    if len(o) and len(h):
+        tree = cKDTree(o)
+        d, owner = tree.query(h)
+        out["d_oh"] = d
+        bonded = d < OH_BOND_A
+        vec = h - o[owner]
+        out["oh_angle_z"] = _angle_deg(vec[bonded], np.array([0.0, 0.0, 1.0]))
+        hoh = []
+        for i in np.unique(owner[bonded]):
+            mine = np.flatnonzero(bonded & (owner == i))
+            if len(mine) >= 2:
+                two = mine[np.argsort(d[mine])[:2]]
+                hoh.append(_angle_deg(vec[two[0]], vec[two[1]]))
+        out["hoh_angle"] = np.asarray(hoh, dtype=np.float64)
+        lengths, angles = [], []
+        for j in np.flatnonzero(bonded):
+            donor = owner[j]
+            for a in tree.query_ball_point(h[j], HB_HO_A):
+                if a == donor or np.linalg.norm(o[a] - o[donor]) >= HB_OO_A:
+                    continue
+                if _angle_deg(vec[j], o[a] - o[donor]) < HB_ANGLE_DEG:
+                    lengths.append(np.linalg.norm(o[a] - h[j]))
+                    angles.append(_angle_deg(o[donor] - h[j], o[a] - h[j]))
+        out["hbond_length"] = np.asarray(lengths, dtype=np.float64)
+        out["hbond_angle"] = np.asarray(angles, dtype=np.float64)
+    return out
+
+
+def pooled_properties(structures: list[tuple[list[str], np.ndarray]]) -> dict[str, np.ndarray]:
+    """:func:`local_properties` of several (symbols, positions) structures, concatenated."""
+    parts = [local_properties(s, p) for s, p in structures]
+    return {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in RANGES}
+
+
+def minmax_scaled(values: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+    """(values - lo) / (hi - lo), values outside [lo, hi] dropped."""
+    lo, hi = bounds
+    values = np.asarray(values, dtype=np.float64)
+    values = values[(values >= lo) & (values <= hi)]
+    return (values - lo) / (hi - lo)
+
+
+def distribution_distances(
+    predicted: dict[str, np.ndarray], reference: dict[str, np.ndarray]
+) -> dict[str, dict[str, float]]:
+    """{property: {energy, wasserstein, n_predicted, n_reference}} on min-max scaled values
+    (:data:`RANGES`); NaN distances where either side has no value in range."""
+    out = {}
+    for key, bounds in RANGES.items():
+        u = minmax_scaled(predicted.get(key, np.zeros(0)), bounds)
+        v = minmax_scaled(reference.get(key, np.zeros(0)), bounds)
+        ok = len(u) > 0 and len(v) > 0
+        out[key] = {
+            "energy": float(stats.energy_distance(u, v)) if ok else float("nan"),
+            "wasserstein": float(stats.wasserstein_distance(u, v)) if ok else float("nan"),
+            "n_predicted": int(len(u)),
+            "n_reference": int(len(v)),
+        }
+    return out
+
+
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """Frechet distance |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) between Gaussians
+    fitted to feature sets [n_a, d] and [n_b, d] (FID's formula)."""
+    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    mu = a.mean(axis=0) - b.mean(axis=0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    root = linalg.sqrtm(cov_a @ cov_b)
+    root = np.real(root)
+    return float(max(mu @ mu + np.trace(cov_a + cov_b - 2.0 * root), 0.0))
+
+
+def align_shift(moving: np.ndarray, fixed: np.ndarray, max_shift_px: int) -> tuple[int, int]:
+    """Integer (dy, dx) that maximises the cross-correlation of ``np.roll(moving, (dy, dx))``
+    with ``fixed`` (same shape [ny, nx]), |dy|, |dx| <= ``max_shift_px``."""
+    a = (moving - moving.mean()) / (moving.std() + 1e-12)
+    b = (fixed - fixed.mean()) / (fixed.std() + 1e-12)
+    corr = np.real(np.fft.ifft2(np.conj(np.fft.fft2(a)) * np.fft.fft2(b)))
+    ny, nx = a.shape
+    best, shift = -np.inf, (0, 0)
+    for dy in range(-max_shift_px, max_shift_px + 1):
+        for dx in range(-max_shift_px, max_shift_px + 1):
+            value = corr[dy % ny, dx % nx]
+            if value > best:
+                best, shift = value, (dy, dx)
+    return shift
+
+
+def resim_pearson(
+    simulated: np.ndarray, real: np.ndarray, max_shift_px: int = 10
+) -> tuple[float, list[float], tuple[int, int]]:
+    """Mean per-slice Pearson r of ``simulated`` and ``real`` (both [n, ny, nx], same pixel
+    size), the per-slice values and the one lateral shift (dy, dx) px applied to ``simulated``:
+    the shift maximising the cross-correlation of the sum of slices; only the pixels that stay
+    inside after the shift are compared."""
+    simulated, real = np.asarray(simulated, np.float64), np.asarray(real, np.float64)
+    dy, dx = align_shift(simulated.sum(axis=0), real.sum(axis=0), max_shift_px)
+    ny, nx = real.shape[1:]
+    ys = slice(max(dy, 0), ny + min(dy, 0))
+    xs = slice(max(dx, 0), nx + min(dx, 0))
+    moved = np.roll(simulated, (dy, dx), axis=(1, 2))
+    values = [float(stats.pearsonr(m[ys, xs].ravel(), r[ys, xs].ravel())[0])
+              for m, r in zip(moved, real, strict=True)]
+    return float(np.mean(values)), values, (dy, dx)

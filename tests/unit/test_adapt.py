@@ -1,0 +1,145 @@
+"""Domain adaptation: translator, label-free metrics, experimental-like augmentations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from iceafm.adapt.cyclegan import (
+    CycleGan,
+    TranslatorConfig,
+    cycle_loss,
+    generator_losses,
+    train_translator,
+    translate,
+)
+from iceafm.data.loader import AugmentConfig, experimental_artifacts
+from iceafm.metrics.label_free import (
+    RANGES,
+    distribution_distances,
+    frechet_distance,
+    local_properties,
+    resim_pearson,
+)
+
+
+def test_translator_forward_backward_and_cycle_loss():
+    torch.manual_seed(0)
+    model = CycleGan(width=4, n_res=1)
+    sim, real = torch.randn(2, 3, 16, 16), torch.randn(2, 3, 16, 16) * 2 + 1
+    assert model.g_sr(sim).shape == sim.shape
+    assert model.d_r(real).shape == (2, 1, 3, 4, 4)
+    loss, parts, fake_real, fake_sim = generator_losses(model, sim, real, TranslatorConfig())
+    loss.backward()
+    grads = [p.grad for p in model.g_sr.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(float(g.abs().sum()) > 0 for g in grads)
+    assert set(parts) == {"adv", "cycle", "identity"} and fake_real.shape == sim.shape
+    # identity generators give zero cycle loss; a generator that adds 1 gives exactly 2 x 1
+    ident = torch.nn.Identity()
+    zero, _, _ = cycle_loss(ident, ident, sim, real)
+    assert float(zero) == 0.0
+    one, _, _ = cycle_loss(lambda x: x + 1, ident, sim, real)
+    assert float(one) == pytest.approx(2.0)
+
+
+def test_translator_trains_resumes_and_translates(tmp_path):
+    rng = np.random.default_rng(0)
+    sim = [rng.standard_normal((4, 20, 20)).astype(np.float32) for _ in range(2)]
+    real = [rng.standard_normal((5, 24, 22)).astype(np.float32) for _ in range(2)]
+    config = TranslatorConfig(width=4, n_res=1, crop_px=16, crop_slices=3, epochs=1,
+                              steps_per_epoch=2, batch_size=2, device="cpu")
+    state = tmp_path / "translator.pt"
+    _, history = train_translator(config, sim, real, state, progress=False)
+    assert len(history) == 1 and state.exists()
+    longer = TranslatorConfig(**{**config.to_dict(), "epochs": 2})
+    with pytest.raises(ValueError, match="config hash"):
+        train_translator(longer, sim, real, state, progress=False)
+    model, history = train_translator(config, sim, real, state, progress=False)
+    assert len(history) == 1  # resumed: nothing left to do
+    out = translate(model.g_sr, real[0][:, :23, :21])
+    assert out.shape == (5, 23, 21) and np.allclose(out.std(axis=(1, 2)), 1, atol=1e-3)
+
+
+def test_energy_and_wasserstein_known_answers():
+    rng = np.random.default_rng(1)
+    values = rng.uniform(1.0, 2.0, 400)
+    same = distribution_distances({"d_oo": values}, {"d_oo": values})["d_oo"]
+    assert same["energy"] == pytest.approx(0.0, abs=1e-12) and same["wasserstein"] == 0.0
+    # a shift by 0.35 A is 0.1 on the 0-3.5 A scale: W1 = 0.1 exactly
+    shifted = distribution_distances({"d_oo": values + 0.35}, {"d_oo": values})["d_oo"]
+    assert shifted["wasserstein"] == pytest.approx(0.1)
+    # point masses at scaled 0.2 and 0.6: energy distance sqrt(2 * 0.4)
+    masses = distribution_distances({"d_oo": np.full(5, 0.7)}, {"d_oo": np.full(7, 2.1)})
+    assert masses["d_oo"]["energy"] == pytest.approx(np.sqrt(0.8))
+    # values outside the range are dropped; an empty side gives NaN
+    out = distribution_distances({"d_oo": np.array([5.0])}, {"d_oo": values})["d_oo"]
+    assert out["n_predicted"] == 0 and np.isnan(out["energy"])
+    assert RANGES["d_oo"] == (0.0, 3.5)
+
+
+def _water(o, angle_deg=104.5, d_oh=0.96, tilt=0.0):
+    half = np.radians(angle_deg / 2)
+    h1 = o + d_oh * np.array([np.sin(half), 0, np.cos(half)])
+    h2 = o + d_oh * np.array([-np.sin(half), 0, np.cos(half)])
+    return [("O", o), ("H", h1), ("H", h2)]
+
+
+def test_local_properties_of_a_hand_made_structure():
+    # a hexagonal ring of O (O-O 2.75 A) with one hydrogen bond along an edge
+    ring = [2.75 * np.array([np.cos(t), np.sin(t), 0.0]) for t in np.arange(6) * np.pi / 3]
+    atoms = [("O", p) for p in ring]
+    donor, acceptor = ring[0], ring[1]
+    unit = (acceptor - donor) / np.linalg.norm(acceptor - donor)
+    atoms.append(("H", donor + 0.98 * unit))
+    atoms += _water(np.array([20.0, 0.0, 0.0]))
+    atoms.append(("O", np.array([22.75, 0.0, 0.0])))
+    symbols = [s for s, _ in atoms]
+    xyz = np.array([p for _, p in atoms])
+    props = local_properties(symbols, xyz)
+    assert np.allclose(props["d_oo"], 2.75)
+    assert sorted(props["ring_size"]) == [6.0]
+    assert np.allclose(sorted(props["d_oh"]), [0.96, 0.96, 0.98])
+    assert np.allclose(props["hoh_angle"], [104.5])
+    assert props["hbond_length"] == pytest.approx([2.75 - 0.98])
+    assert props["hbond_angle"] == pytest.approx([180.0])
+    assert np.allclose(sorted(props["oh_angle_z"]), [52.25, 52.25, 90.0])
+
+
+def test_frechet_distance_known_answers():
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((2000, 3))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    shift = np.array([1.0, 2.0, 0.0])
+    assert frechet_distance(a + shift, a) == pytest.approx(5.0, rel=1e-6)
+    # N(0, 1) vs N(0, 4) in 1D: (1 - 2)^2 = 1
+    b = rng.standard_normal((200_000, 1))
+    assert frechet_distance(b, 2 * b) == pytest.approx(1.0, rel=0.02)
+
+
+def test_resim_pearson_aligns_and_correlates():
+    rng = np.random.default_rng(3)
+    real = rng.standard_normal((3, 40, 40))
+    moved = np.roll(real, (-3, 2), axis=(1, 2))
+    mean, per_slice, shift = resim_pearson(moved, real, max_shift_px=5)
+    assert shift == (3, -2) and mean == pytest.approx(1.0) and len(per_slice) == 3
+    other, _, _ = resim_pearson(rng.standard_normal((3, 40, 40)), real, max_shift_px=5)
+    assert abs(other) < 0.1
+
+
+def test_experimental_artifacts():
+    rng = np.random.default_rng(4)
+    df = rng.standard_normal((2, 32, 32)).astype(np.float32)
+    assert np.array_equal(experimental_artifacts(df, AugmentConfig(), rng), df)
+    quant = experimental_artifacts(df, AugmentConfig(quantise=1.0), rng)
+    assert all(len(np.unique(s)) <= 256 for s in quant)
+    assert np.abs(quant - df).max() <= np.ptp(df, axis=(1, 2)).max() / 255
+    lines = experimental_artifacts(df, AugmentConfig(scan_lines=1.0), np.random.default_rng(5))
+    row_change = np.abs(lines - df).mean(axis=2)  # constant per row
+    assert np.allclose(np.abs(lines - df).std(axis=2), 0, atol=1e-5) and row_change.max() > 0
+    ramp = np.tile(np.arange(32, dtype=np.float32), (1, 32, 1))
+    drifted = experimental_artifacts(ramp, AugmentConfig(drift_px=3.0), np.random.default_rng(6))
+    assert np.allclose(drifted[0, 0], ramp[0, 0])  # row 0 does not move
+    shift = (ramp[0, -1, 5:-5] - drifted[0, -1, 5:-5]).mean()
+    assert 0 < abs(shift) <= 3.0
