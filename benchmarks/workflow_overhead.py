@@ -11,6 +11,7 @@ dryrun_peak_rss_mb <= 1000 on 2 cores.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import pstats
 import re
@@ -37,6 +38,12 @@ def scaled_paper_config(n_structures: int) -> dict:
     for name in names:
         families[name]["count"] = n_structures * families[name]["count"] // total
     families[names[0]]["count"] += n_structures - sum(families[n]["count"] for n in names)
+    # premelt frames come from MD trajectories: enough of them for the scaled count
+    for section in families.values():
+        if "trajectories_per_temperature" in section:
+            frames = section["production_ps"] / section["frame_spacing_ps"]
+            per_temperature = frames * len(section["temperatures_below_tm_k"])
+            section["trajectories_per_temperature"] = math.ceil(section["count"] / per_temperature)
     return config
 
 
