@@ -111,12 +111,19 @@ def stamp_path(log_path: str | os.PathLike) -> Path:
     return Path(STAMP_DIR) / log.parent.name / f"{log.stem}.json"
 
 
-def member_stamp(settings: object, inputs: Sequence[str]) -> str:
-    """Digest (sha256 hex) of the stage settings and the content of one member's inputs."""
+def member_stamp(
+    settings: object, inputs: Sequence[str], file_digests: dict[str, bytes] | None = None
+) -> str:
+    """Digest (sha256 hex) of the stage settings and the content of one member's inputs;
+    ``file_digests`` caches each file's digest across the members of a batch (members may
+    share inputs, e.g. MD trajectories)."""
+    cache = {} if file_digests is None else file_digests
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     for path in inputs:
-        with open(path, "rb") as handle:
-            digest.update(hashlib.file_digest(handle, "sha256").digest())
+        if path not in cache:
+            with open(path, "rb") as handle:
+                cache[path] = hashlib.file_digest(handle, "sha256").digest()
+        digest.update(cache[path])
     return digest.hexdigest()
 
 
@@ -158,7 +165,8 @@ def run_batch(
     """
     path = stamp_path(log_path)
     recorded: dict[str, dict] = json.loads(path.read_text()) if path.exists() else {}
-    stamps = {m.sample: member_stamp(settings, m.inputs) for m in members}
+    file_digests: dict[str, bytes] = {}
+    stamps = {m.sample: member_stamp(settings, m.inputs, file_digests) for m in members}
     pending = [m for m in members if _is_pending(m, stamps[m.sample], recorded)]
     if not pending:
         pending = list(members)
