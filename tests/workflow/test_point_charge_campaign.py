@@ -19,7 +19,7 @@ def test_point_charge_campaign_runs_zero_dft_jobs(tmp_path):
     config = REPO / ".test" / "config" / "config.yaml"
     plan = job_counts(run_snakemake(tmp_path, "-n", "--configfile", str(config)).stdout)
     assert plan and not any(rule.startswith(("dft", "plot_dft")) for rule in plan), plan
-    proc = run_snakemake(tmp_path, "--configfile", str(config), *DATA_FRONT)
+    proc = run_snakemake(tmp_path, *DATA_FRONT, "--configfile", str(config))
     counts = job_counts(proc.stdout)
     assert not any(rule.startswith(("dft", "plot_dft")) for rule in counts), counts
     assert any(rule.startswith("afm") for rule in counts) and counts.get("dataset") == 1, counts
