@@ -73,7 +73,7 @@ def evaluate_split(
 def calibrate_thresholds(
     detector: Detector,
     split_path: str | os.PathLike,
-    candidates: Sequence[float] = tuple(np.round(np.arange(0.2, 0.85, 0.05), 2)),
+    candidates: Sequence[float] = tuple(np.round(np.arange(0.1, 0.85, 0.05), 2)),
     max_stacks: int | None = None,
     batch: int = 8,
 ) -> dict[str, float]:
