@@ -9,7 +9,8 @@ charges) and trains a small base detector on it; every method then fine-tunes th
 same number of epochs (``none`` is the baseline: plain simulated data). Writes
 ``benchmarks/results/domain_adaptation.json``: per method ``energy_distance_d_oo``,
 ``energy_distance_hbond`` (H-bond length), ``domain_classifier_accuracy``, ``resim_pearson``
-(and the Wasserstein-1 and FID-style values), ``best_method`` and the settings. Resumable: the
+(and the Wasserstein-1 and FID-style values), ``best_method`` and the settings; and the
+comparison figure ``benchmarks/results/domain_adaptation.png``. Resumable: the
 work folder (benchmarks/work/domain_adaptation) keeps the dataset, base model and states.
 """
 
@@ -22,11 +23,12 @@ import time
 from pathlib import Path
 
 import torch
-from common import machine_info, write_result
+from common import RESULTS, machine_info, write_result
 
 from iceafm.adapt.pipeline import (
     AdaptConfig,
     best_method,
+    run_compare,
     run_method,
     run_translator,
 )
@@ -49,14 +51,14 @@ AFM = {
 SIZES = {
     "tiny": {
         "structures": 10,
-        "base": {"width": 8, "depth": 2, "epochs": 6, "batch_size": 4, "lr": 2e-3},
+        "base": {"width": 8, "depth": 2, "epochs": 50, "batch_size": 4, "lr": 3e-3},
         "adapt": {
-            "finetune": {"epochs": 2, "batch_size": 4, "lr": 5e-4, "val_samples": 4},
+            "finetune": {"epochs": 5, "batch_size": 4, "lr": 5e-4, "val_samples": 4},
             "augment": {"noise": 0.3, "gradient": 0.5, "cutout": 0.5, "drift_px": 2.0,
                         "scan_lines": 0.5, "quantise": 0.5, "slices": 0.5},
             "translator": {"width": 4, "n_res": 1, "crop_px": 32, "crop_slices": 4,
-                           "epochs": 2, "steps_per_epoch": 30, "batch_size": 2},
-            "evaluation": {"reference_structures": 50, "domain_crops": 256, "domain_epochs": 4,
+                           "epochs": 3, "steps_per_epoch": 40, "batch_size": 2},
+            "evaluation": {"reference_structures": 50, "domain_crops": 1024, "domain_epochs": 10,
                            "domain_stacks": 32, "fid_crops": 128, "resim_window_a": 6.0,
                            "resim_stacks": 5},
         },
@@ -100,13 +102,19 @@ def build_campaign(n: int) -> dict[str, Path]:
 
 def base_detector(paths: dict[str, Path], base: dict) -> Path:
     """Train the small base detector (resumable); return its checkpoint."""
+    from iceafm.models import save_detector
+    from iceafm.models.evaluate import calibrate_thresholds
     from iceafm.models.train import TrainConfig, train_detector
 
     config = TrainConfig.from_config({**base, "name": "adapt-bench-base", "device": "cpu",
                                       "workers": 0, "val_samples": 4})  # fmt: skip
     state = WORK / f"base-{config.hash()}.pt"
-    train_detector(config, paths["train"], paths["val"], state, WORK / "base_log.csv")
-    return state
+    out = WORK / f"base-{config.hash()}-calibrated.pt"
+    if not out.exists():
+        det = train_detector(config, paths["train"], paths["val"], state, WORK / "base_log.csv")
+        det.meta.threshold = calibrate_thresholds(det, paths["val"])
+        save_detector(out, det)
+    return out
 
 
 def main() -> None:
@@ -161,6 +169,12 @@ def main() -> None:
         print(method, {k: metrics[k] for k in ("energy_distance_d_oo", "energy_distance_hbond",
               "domain_classifier_accuracy", "resim_pearson")}, file=sys.stderr, flush=True)
     best = best_method(results)
+    run_compare(
+        {m: WORK / m / "metrics.json" for m in results},
+        {m: WORK / m / "predictions.extxyz" for m in results}, section, PREDICT_REAL, IMAGES,
+        paths["train"], base, translated, WORK / "comparison.csv",
+        (RESULTS / "domain_adaptation.png",),
+    )  # fmt: skip
     keys = ("energy_distance_d_oo", "energy_distance_hbond", "wasserstein_d_oo",
             "wasserstein_hbond", "domain_classifier_accuracy", "fid_detector_features",
             "resim_pearson")  # fmt: skip

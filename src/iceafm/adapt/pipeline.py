@@ -424,12 +424,14 @@ def run_method(
     log_csv: str | Path,
 ) -> dict[str, Any]:
     """Rule ``adapt``: fine-tune the base detector for ``method`` (resumable under
-    ``state_dir``), predict every real stack, evaluate; write the three outputs."""
+    ``state_dir``), calibrate its per-species thresholds on ``val_split``, predict every real
+    stack, evaluate; write the three outputs."""
     import torch
     from ase.io import write
 
     from iceafm.models import load_detector, save_detector
     from iceafm.models.checkpoint import config_hash
+    from iceafm.models.evaluate import calibrate_thresholds
     from iceafm.models.train import train_detector
 
     adapt = AdaptConfig.from_config(section)
@@ -447,7 +449,8 @@ def run_method(
     state = work / f"{method}-{config.hash()}-{base_id}.pt"
     init = {k: v.clone() for k, v in base.net.state_dict().items()}
     tuned = train_detector(config, split, val_split, state, log_csv, init_state=init)
-    tuned.meta.threshold = base.meta.threshold
+    # decode thresholds calibrated on the (simulated) validation split, as for the shipped model
+    tuned.meta.threshold = calibrate_thresholds(tuned, val_split, max_stacks=config.val_samples)
     tuned.net.to("cpu")
     tuned.device = torch.device("cpu")
     save_detector(detector_out, tuned)

@@ -1,0 +1,100 @@
+"""The adapt methods end to end on a small real dataset and a user's image folder."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from ml_fixtures import build_ml_dataset
+from stack_fixtures import sharpening_stack, write_png_stack
+
+from iceafm.adapt.pipeline import (
+    METHODS,
+    AdaptConfig,
+    AdaptError,
+    real_inputs,
+    run_compare,
+    run_method,
+    run_translator,
+)
+from iceafm.models import load_detector
+from iceafm.models.train import TrainConfig, train_detector
+
+PREDICT_REAL = {"scan_size_a": {}, "assumed_scan_size_a": [9.6, 9.6], "closest": "auto",
+                "line_correction": "none"}  # fmt: skip
+SECTION = {
+    "images_dir": "unused",
+    "inputs": ["mine"],
+    "device": "cpu",
+    "finetune": {"epochs": 1, "batch_size": 4, "val_samples": 2},
+    "translator": {"width": 2, "n_res": 1, "crop_px": 16, "crop_slices": 3, "epochs": 1,
+                   "steps_per_epoch": 2, "batch_size": 2},
+    "evaluation": {"reference_structures": 4, "domain_crops": 32, "domain_epochs": 1,
+                   "domain_stacks": 4, "fid_crops": 16, "resim_window_a": 4.0,
+                   "resim_stacks": 1},
+}  # fmt: skip
+AFM = {"ff_step_a": 0.2}
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    """Splits, a 1-epoch base detector and a user's folder of two PNG stacks."""
+    splits = build_ml_dataset(tmp_path_factory.getbasetemp() / "ml_dataset")
+    root = tmp_path_factory.mktemp("adapt")
+    config = TrainConfig.from_config({"width": 4, "depth": 2, "epochs": 1, "batch_size": 4,
+                                      "workers": 0, "val_samples": 2, "threshold": 0.3})
+    base = root / "base.pt"
+    train_detector(config, splits["train"], None, base, root / "base.csv", progress=False)
+    images = root / "images"
+    write_png_stack(images / "mine", sharpening_stack(6, (48, 48), 0.2), name="a")
+    write_png_stack(images / "mine", sharpening_stack(5, (56, 48), 0.2)[:, ::-1], name="b")
+    return splits, base, images, root
+
+
+@pytest.mark.slow
+def test_methods_end_to_end(campaign):
+    splits, base, images, root = campaign
+    translated = root / "translated.h5"
+    run_translator(SECTION, PREDICT_REAL, images, splits["train"], base, root / "tstate",
+                   root / "translator.pt", translated, root / "history.csv")  # fmt: skip
+    assert translated.exists() and (root / "history.csv").read_text().startswith("epoch,")
+    metrics, predictions = {}, {}
+    for method in METHODS:
+        out = root / method
+        out.mkdir()
+        result = run_method(
+            method, SECTION, PREDICT_REAL, AFM, images, splits["train"], splits["val"], base,
+            translated if method in ("cyclegan", "hybrid") else None, root / "states",
+            out / "detector.pt", out / "predictions.extxyz", out / "metrics.json", out / "log.csv",
+        )  # fmt: skip
+        assert json.loads((out / "metrics.json").read_text())["method"] == method
+        assert 0.0 <= result["domain_classifier_accuracy"] <= 1.0
+        assert result["fid_detector_features"] >= 0.0
+        assert set(result["per_stack"]) == {"a", "b"}
+        r = result["resim_pearson"]
+        assert math.isnan(r) or -1.0 <= r <= 1.0
+        assert load_detector(out / "detector.pt").n_slices == load_detector(base).n_slices
+        metrics[method], predictions[method] = out / "metrics.json", out / "predictions.extxyz"
+    best = run_compare(metrics, predictions, SECTION, PREDICT_REAL, images, splits["train"],
+                       base, translated, root / "comparison.csv",
+                       (root / "comparison.png",))  # fmt: skip
+    rows = (root / "comparison.csv").read_text().splitlines()
+    assert rows[0].startswith("method,energy_distance_d_oo") and len(rows) == 5
+    assert best in METHODS and (root / "comparison.png").stat().st_size > 0
+
+
+def test_bad_config_and_bad_image_one_line(campaign, tmp_path):
+    splits, base, images, root = campaign
+    with pytest.raises(AdaptError, match="adapt.methods"):
+        AdaptConfig.from_config({"methods": ["none", "styletransfer"]})
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "0.png").write_bytes(b"not a png")
+    det = load_detector(base)
+    with pytest.raises(ValueError) as err:
+        real_inputs(AdaptConfig.from_config({"inputs": ["bad"]}), PREDICT_REAL, det, tmp_path)
+    assert "0.png" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="no such file or folder"):
+        real_inputs(AdaptConfig.from_config({"inputs": ["absent"]}), PREDICT_REAL, det, tmp_path)
+    assert np.isfinite(det.pixel_size_a)
