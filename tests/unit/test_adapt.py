@@ -143,3 +143,15 @@ def test_experimental_artifacts():
     assert np.allclose(drifted[0, 0], ramp[0, 0])  # row 0 does not move
     shift = (ramp[0, -1, 5:-5] - drifted[0, -1, 5:-5]).mean()
     assert 0 < abs(shift) <= 3.0
+
+
+def test_late_augmentations_keep_saved_train_states_valid():
+    from iceafm.models.checkpoint import config_hash
+    from iceafm.models.train import OPERATIONAL_KEYS, TrainConfig
+
+    config = TrainConfig()
+    before = {k: v for k, v in config.to_dict().items() if k not in OPERATIONAL_KEYS}
+    for key in ("drift_px", "scan_lines", "quantise"):
+        del before["augment"][key]
+    assert config.hash() == config_hash(before)  # the hash of a state saved before they existed
+    assert TrainConfig.from_config({"augment": {"quantise": 0.5}}).hash() != config.hash()

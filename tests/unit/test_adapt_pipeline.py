@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
 import pytest
 from ml_fixtures import build_ml_dataset
-from stack_fixtures import sharpening_stack, write_png_stack
+from stack_fixtures import sharpening_stack, tiny_detector_path, write_png_stack
 
 from iceafm.adapt.pipeline import (
     METHODS,
@@ -85,16 +84,14 @@ def test_methods_end_to_end(campaign):
     assert best in METHODS and (root / "comparison.png").stat().st_size > 0
 
 
-def test_bad_config_and_bad_image_one_line(campaign, tmp_path):
-    splits, base, images, root = campaign
+def test_bad_config_and_bad_image_one_line(tmp_path):
     with pytest.raises(AdaptError, match="adapt.methods"):
         AdaptConfig.from_config({"methods": ["none", "styletransfer"]})
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "0.png").write_bytes(b"not a png")
-    det = load_detector(base)
+    det = load_detector(tiny_detector_path(tmp_path / "tiny.pt"))
     with pytest.raises(ValueError) as err:
         real_inputs(AdaptConfig.from_config({"inputs": ["bad"]}), PREDICT_REAL, det, tmp_path)
     assert "0.png" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(ValueError, match="no such file or folder"):
         real_inputs(AdaptConfig.from_config({"inputs": ["absent"]}), PREDICT_REAL, det, tmp_path)
-    assert np.isfinite(det.pixel_size_a)
