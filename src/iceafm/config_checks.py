@@ -178,16 +178,25 @@ def _check_structures(config: Mapping[str, Any], where: _Where) -> None:
                 f"{bilayers}; the bottom bilayer stays crystalline)"
             )
         _check_premelt_frames(premelt, where)
-    metal = _families(config).get("bilayer_metal", {})
-    if metal.get("count", 0) > 0:
+    for family in ("bilayer_metal", "cluster_metal"):  # clusters are cut from the bilayer
+        metal = _families(config).get(family, {})
+        if metal.get("count", 0) == 0:
+            continue
         nx, ny, _layers = metal["surface_size"]
-        mx, my = REGISTRIES[metal["metal"]].metal_repeat
-        if nx % mx or ny % my:
-            raise ConfigCheckError(
-                f"{where('structures.families.bilayer_metal.surface_size')} = "
-                f"{list(metal['surface_size'])}: for {metal['metal']} expected nx a multiple of "
-                f"{mx} and ny a multiple of {my} (the ice bilayer must be commensurate)"
-            )
+        for name in REGISTRIES if metal["metal"] == "random" else (metal["metal"],):
+            mx, my = REGISTRIES[name].metal_repeat
+            if nx % mx or ny % my:
+                raise ConfigCheckError(
+                    f"{where(f'structures.families.{family}.surface_size')} = "
+                    f"{list(metal['surface_size'])}: for {name} expected nx a multiple "
+                    f"of {mx} and ny a multiple of {my} (the ice bilayer must be commensurate)"
+                )
+    clusters = _families(config).get("cluster_metal", {})
+    if clusters.get("count", 0) > 0 and clusters["molecules"][0] > clusters["molecules"][1]:
+        raise ConfigCheckError(
+            f"{where('structures.families.cluster_metal.molecules')} = "
+            f"{list(clusters['molecules'])}: expected [min, max] with min <= max"
+        )
 
 
 def _check_dft(config: Mapping[str, Any], where: _Where) -> None:

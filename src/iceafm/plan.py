@@ -340,7 +340,7 @@ def dry_run(configfile: str, profile: str, repo: Path) -> str:
 
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-GENERATED_FAMILIES = ("ice_basal", "premelt", "bilayer_metal")
+GENERATED_FAMILIES = ("ice_basal", "premelt", "bilayer_metal", "cluster_metal")
 
 
 def full_config(configfile: str) -> dict:

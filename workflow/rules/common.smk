@@ -44,7 +44,7 @@ except WorkflowError:
     stop_before_any_job(describe_validation_error(cause, _config_source()))
 
 
-GENERATED_FAMILIES = ("ice_basal", "premelt", "bilayer_metal")
+GENERATED_FAMILIES = ("ice_basal", "premelt", "bilayer_metal", "cluster_metal")
 
 
 wildcard_constraints:

@@ -83,6 +83,7 @@ def order_profile(
     moving: np.ndarray | None = None,
     per_bilayer: int | None = None,
     r_cut_a: float = R_CUT_A,
+    n_layers: int | None = None,
 ) -> OrderProfile:
     """Order per basal bilayer (slabs by height from the lowest O) and the QLL thickness.
 
@@ -92,6 +93,8 @@ def order_profile(
             fixed base is bulk-like by construction and not counted in ``qll_bilayers``.
         per_bilayer: molecules per bilayer (default: the most populated bilayer's count).
         r_cut_a: O-O neighbour cutoff, A.
+        n_layers: number of bilayers (molecules above the top one count in it), so profiles
+            of frames where a molecule left the surface have the same length; default: as found.
     """
     q = averaged_order(atoms, r_cut_a)
     z = atoms.positions[[i for i, s in enumerate(atoms.get_chemical_symbols()) if s == "O"], 2]
@@ -99,7 +102,8 @@ def order_profile(
     # bilayer k spans [z0 + (k - 1/2) c/2, z0 + (k + 1/2) c/2) around the bottom bilayer's mid
     z0 = z.min() + 0.46  # bilayer half-height: its two sublayers are 0.92 A apart
     layer = np.floor((z - z0) / BILAYER_A + 0.5).astype(int).clip(0, None)
-    n_layers = int(layer.max()) + 1
+    n_layers = int(layer.max()) + 1 if n_layers is None else n_layers
+    layer = layer.clip(0, n_layers - 1)
     count = np.bincount(layer, minlength=n_layers)
     liquid = q < Q_LIQUID
     with np.errstate(invalid="ignore"):

@@ -164,8 +164,9 @@ def run_trajectory(
         log: receives one line per event (start/resume, each checkpoint with temperature).
 
     Returns:
-        The frames: copies of ``slab`` with the MD positions (A) in the slab's cell; info has
-        time_ps (from the start of production) and step.
+        The frames: copies of ``slab`` with the MD positions (A) in the slab's cell (each
+        molecule whole, its O inside the cell laterally); info has time_ps (from the start of
+        production) and step.
     """
     import openmm as mm
 
@@ -223,7 +224,12 @@ def run_trajectory(
             log(f"step {step}/{total} ({step * settings.timestep_fs / 1000:.2f} ps): "
                 f"T = {temperature:.1f} K, {len(frames)} frames, checkpoint written")
     out = []
+    lateral = slab.cell.lengths()[:2]
     for k, positions in enumerate(frames):
+        # whole molecules back into the cell laterally (by their O; the MD never wraps)
+        molecules = np.array(positions).reshape(n_water, 3, 3)
+        molecules[:, :, :2] -= np.floor(molecules[:, :1, :2] / lateral) * lateral
+        positions = molecules.reshape(-1, 3)
         frame = Atoms(slab.get_chemical_symbols(), positions, cell=slab.cell, pbc=slab.pbc)
         frame.info.update(
             time_ps=(k + 1) * settings.frame_spacing_ps, step=equil + (k + 1) * spacing

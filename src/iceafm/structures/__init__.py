@@ -11,6 +11,7 @@ import numpy as np
 from ase import Atoms
 
 from iceafm.structures.bilayer_metal import generate_bilayer_metal
+from iceafm.structures.cluster_metal import generate_cluster_metal
 from iceafm.structures.errors import StructureError
 from iceafm.structures.ice_basal import generate_ice_basal
 from iceafm.structures.importer import read_user_structure
@@ -25,12 +26,18 @@ __all__ = [
     "write_structure",
 ]
 
-FAMILY_CODES: dict[str, int] = {"ice_basal": 1, "premelt": 2, "bilayer_metal": 3}
+FAMILY_CODES: dict[str, int] = {
+    "ice_basal": 1,
+    "premelt": 2,
+    "bilayer_metal": 3,
+    "cluster_metal": 4,
+}
 """Stable integer per generated family, mixed into the sample's SeedSequence."""
 
 _GENERATORS: dict[str, Callable[[dict, np.random.Generator], Atoms]] = {
     "ice_basal": generate_ice_basal,
     "bilayer_metal": generate_bilayer_metal,
+    "cluster_metal": generate_cluster_metal,
 }
 """Families generated from (params, rng) alone; ``premelt`` reads the md rule's frames."""
 
@@ -45,7 +52,7 @@ def generate_structure(
     samples never share a stream.
 
     Args:
-        family: "ice_basal", "premelt" or "bilayer_metal".
+        family: "ice_basal", "premelt", "bilayer_metal" or "cluster_metal".
         index: sample index within the family (>= 0).
         params: that family's config section (schema defaults filled); ``count`` and
             ``resources`` (operational) are ignored.

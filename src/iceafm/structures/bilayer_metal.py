@@ -1,4 +1,4 @@
-"""Hexagonal ice bilayer (H-up, ice-rule compliant in the layer) on Cu(111) or Au(111).
+"""Hexagonal ice bilayer (H-up or H-down, ice-rule compliant in the layer) on Cu(111) or Au(111).
 
 Cells are rectangular (ASE ``fcc111(..., orthogonal=True)``: x along a close-packed row, z along
 the surface normal) and commensurate with a hexagonal ice bilayer of in-plane lattice constant
@@ -19,6 +19,11 @@ one H up (dangling OH) and donate the other into the layer. So each molecule has
 H-bonds plus a lone pair (lower) or a dangling H (upper); the proton disorder is which lower
 molecule each upper one donates to, a perfect matching of the honeycomb drawn by a seeded
 random walk of defect pairs (a worm move) from an ordered start.
+
+H-down bilayer (``orientation: down``): the roles swap, the lower molecules point one H down
+to the metal and donate the other into the layer (a matching lower -> upper), the upper ones
+donate both H into the layer and show a lone pair to the tip. ``random`` draws up or down per
+sample (one draw from the sample's generator).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ A_ICE_A = 4.5165
 D_OO_A = 2.76
 """O-O H-bond length kept in the bilayer, A."""
 WORM_MOVES_PER_WATER = 10
+ORIENTATIONS = ("up", "down", "random")
 
 
 @dataclass(frozen=True)
@@ -63,15 +69,11 @@ def honeycomb_bonds(
     Periodic images make distinct bonds even between the same pair (small cells), so bonds are
     listed with their in-plane vector rather than as pairs.
     """
-    bonds = []
-    for u, pu in enumerate(upper_xy):
-        for lo, pl in enumerate(lower_xy):
-            for sx in (-1, 0, 1):
-                for sy in (-1, 0, 1):
-                    vec = pl + np.array([sx * cell_xy[0], sy * cell_xy[1]]) - pu
-                    if abs(np.linalg.norm(vec) - bond_xy_a) < 1e-3:
-                        bonds.append((u, lo, vec))
-    return bonds
+    shifts = np.array([[sx, sy] for sx in (-1, 0, 1) for sy in (-1, 0, 1)]) * cell_xy
+    # vec[u, lo, s] = lower + shift - upper; argwhere's C order is the (u, lo, shift) loop order
+    vec = lower_xy[None, :, None] + shifts[None, None] - upper_xy[:, None, None]
+    hits = np.argwhere(np.abs(np.linalg.norm(vec, axis=-1) - bond_xy_a) < 1e-3)
+    return [(int(u), int(lo), vec[u, lo, s]) for u, lo, s in hits]
 
 
 def random_matching(
@@ -79,7 +81,8 @@ def random_matching(
 ) -> np.ndarray:
     """Seeded random perfect matching upper -> lower over the honeycomb bonds.
 
-    Starts from the ordered matching (every upper along the bond pointing most in -y) and
+    Starts from the ordered matching (every upper along the same bond direction, the one
+    pointing most in -y) and
     applies worm moves: an upper molecule switches to another of its bonds, displacing the
     lower molecule's previous partner, until the walk closes on the vacated lower molecule.
 
@@ -87,12 +90,13 @@ def random_matching(
         bond index chosen by each upper molecule, shape [n_pairs].
     """
     bonds_of_upper = [[b for b, bond in enumerate(bonds) if bond[0] == u] for u in range(n_pairs)]
-    chosen = np.array(
-        [
-            min(bs, key=lambda b: bonds[b][2][1] / np.linalg.norm(bonds[b][2]))
-            for bs in bonds_of_upper
-        ]
-    )
+    def direction(b: int) -> tuple[float, float]:
+        """Sort key: most -y first, ties (H-down on Au) by x, so every site takes the same bond
+        direction, which makes the start a perfect matching."""
+        unit = bonds[b][2] / np.linalg.norm(bonds[b][2])
+        return round(float(unit[1]), 6), round(float(unit[0]), 6)
+
+    chosen = np.array([min(bs, key=direction) for bs in bonds_of_upper])
     taker_of_lower = np.empty(n_pairs, dtype=int)
     taker_of_lower[[bonds[b][1] for b in chosen]] = np.arange(n_pairs)
     for _ in range(WORM_MOVES_PER_WATER * n_pairs):
@@ -115,12 +119,14 @@ def generate_bilayer_metal(params: dict, rng: np.random.Generator) -> Atoms:
 
     Args:
         params: ``metal`` ("Cu" | "Au"), ``surface_size`` ([nx, ny, layers], fcc111 atoms),
-            ``height_a`` (lower O above the top metal plane, A), ``vacuum_a`` (total vacuum, A).
-        rng: the sample's generator (proton arrangement).
+            ``height_a`` (lower O above the top metal plane, A), ``vacuum_a`` (total vacuum, A),
+            ``orientation`` ("up" | "down" | "random", default "up").
+        rng: the sample's generator (orientation draw, then proton arrangement).
 
     Returns:
-        Atoms: waters O,H,H first, metal last; rectangular cell, pbc (True, True, False);
-        info has metal, substrate, registry, ice_strain (relative, same in x and y), n_metal.
+        Atoms: waters O,H,H first (the upper molecules, then the lower ones), metal last;
+        rectangular cell, pbc (True, True, False); info has metal, substrate, registry,
+        ice_strain (relative, same in x and y), n_metal, orientation ("up" | "down").
     """
     metal = str(params["metal"])
     if metal not in REGISTRIES:
@@ -128,6 +134,13 @@ def generate_bilayer_metal(params: dict, rng: np.random.Generator) -> Atoms:
             f"bilayer_metal: metal = {metal!r}, expected one of {sorted(REGISTRIES)}"
         )
     registry = REGISTRIES[metal]
+    orientation = str(params.get("orientation", "up"))
+    if orientation not in ORIENTATIONS:
+        raise StructureError(
+            f"bilayer_metal: orientation = {orientation!r}, expected one of {list(ORIENTATIONS)}"
+        )
+    if orientation == "random":
+        orientation = ("up", "down")[int(rng.integers(2))]
     nx, ny, layers = (int(v) for v in params["surface_size"])
     mx, my = registry.metal_repeat
     if nx % mx or ny % my or nx < mx or ny < my or layers < 1:
@@ -163,30 +176,48 @@ def generate_bilayer_metal(params: dict, rng: np.random.Generator) -> Atoms:
     upper_xy = ((offsets[:, None] + rect_upper).reshape(-1, 2) + anchor_xy) % cell_xy
     n_pairs = len(lower_xy)
 
-    bonds = honeycomb_bonds(lower_xy, upper_xy, cell_xy, bond_xy)
-    chosen = random_matching(bonds, n_pairs, rng)
     z_lower = top + float(params["height_a"])
     z_upper = z_lower + buckling
     lower_o = np.column_stack([lower_xy, np.full(n_pairs, z_lower)])
     upper_o = np.column_stack([upper_xy, np.full(n_pairs, z_upper)])
+    # H-up: each upper molecule donates one bond (a matching upper -> lower) and points one H
+    # up; the lower ones donate their other two bonds. H-down: the same with the layers swapped
+    # (bond vectors from the matched layer's molecule, dz = -buckling for upper -> lower).
+    if orientation == "up":
+        matched_xy, other_xy, matched_o, other_o = upper_xy, lower_xy, upper_o, lower_o
+        dz, free_dir = -buckling, np.array([0, 0, 1.0])
+    else:
+        matched_xy, other_xy, matched_o, other_o = lower_xy, upper_xy, lower_o, upper_o
+        dz, free_dir = buckling, np.array([0, 0, -1.0])
+    bonds = honeycomb_bonds(other_xy, matched_xy, cell_xy, bond_xy)  # (matched, other, vec)
+    chosen = random_matching(bonds, n_pairs, rng)
 
     def bond_vector(b: int) -> np.ndarray:
-        """Upper O -> lower O, A [3]."""
-        return np.array([*bonds[b][2], -buckling])
+        """Matched-layer O -> other-layer O, A [3]."""
+        return np.array([*bonds[b][2], dz])
 
     positions = []
-    for u in range(n_pairs):
+    for m in range(n_pairs):
+        free = free_dir
+        if orientation == "down":
+            # tetrahedral to the H-bond, in a plane tilted 45 deg off the vertical: pointing
+            # straight down from an atop O would put the H 1.5 A from the metal atom below
+            # (45 deg: 1.7-1.8 A at height_a 2.4; 60 deg brings it 1.5 A from a neighbour H)
+            u = bond_vector(chosen[m]) / np.linalg.norm(bond_vector(chosen[m]))
+            side = np.cross([0.0, 0.0, 1.0], u)
+            w = (free_dir + side / np.linalg.norm(side)) / np.sqrt(2)
+            free = -u / 3 + np.sqrt(8 / 9) * w
+        hydrogens = hydrogens_along(matched_o[m], bond_vector(chosen[m]), free)
+        positions += [matched_o[m], *hydrogens]
+    taken = set(chosen.tolist())
+    for o in range(n_pairs):
+        donated = [b for b, bond in enumerate(bonds) if bond[1] == o and b not in taken]
         positions += [
-            upper_o[u],
-            *hydrogens_along(upper_o[u], bond_vector(chosen[u]), np.array([0, 0, 1.0])),
+            other_o[o],
+            *hydrogens_along(other_o[o], -bond_vector(donated[0]), -bond_vector(donated[1])),
         ]
-    donated_by_upper = set(chosen.tolist())
-    for lo in range(n_pairs):
-        donated = [b for b, bond in enumerate(bonds) if bond[1] == lo and b not in donated_by_upper]
-        positions += [
-            lower_o[lo],
-            *hydrogens_along(lower_o[lo], -bond_vector(donated[0]), -bond_vector(donated[1])),
-        ]
+    if orientation == "down":  # keep the documented order: upper molecules first
+        positions = positions[3 * n_pairs :] + positions[: 3 * n_pairs]
     water = Atoms("OH2" * (2 * n_pairs), positions=positions)
     atoms = water + slab
     atoms.cell = [cell_xy[0], cell_xy[1], 1.0]
@@ -198,5 +229,6 @@ def generate_bilayer_metal(params: dict, rng: np.random.Generator) -> Atoms:
         registry=registry.description,
         ice_strain=round(float(strain), 5),
         n_metal=len(slab),
+        orientation=orientation,
     )
     return atoms
