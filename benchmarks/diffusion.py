@@ -32,8 +32,8 @@ from iceafm.diffusion.data import surface_crop
 from iceafm.diffusion.evaluate import completion_metrics, generation_metrics, lattice_metrics
 from iceafm.diffusion.tasks import completion_problem, generation_problem, solve
 from iceafm.diffusion.train import load_checkpoint, resolve_device, train
+from iceafm.md.ase_tip4p import ase_premelt as generate_premelt
 from iceafm.structures.ice_basal import basal_slab
-from iceafm.structures.premelt import generate_premelt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_info, write_result  # noqa: E402
