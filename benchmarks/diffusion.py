@@ -51,7 +51,7 @@ PREMELT = dict(
     timestep_fs=1.0,
     friction_per_fs=0.01,
 )
-SECTION = diffusion_section({"train": {"epochs": 40, "steps_per_epoch": 50}})
+SECTION = diffusion_section({"train": {"epochs": 60, "steps_per_epoch": 50}})
 SAMPLES_PER_TEMPLATE = 4
 STEPS = 10  # Heun: NFE = 2 * steps - 1 = 19
 LONG_STEPS = 1000  # Euler-Maruyama: NFE = steps
