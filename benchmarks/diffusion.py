@@ -8,7 +8,7 @@ top ``depth_a``; held-out test slabs come from other seeds. Both networks train 
 number of steps on the same batches; sampling uses the EMA weights.
 
 Writes ``benchmarks/results/diffusion.json``. Run: ``OMP_NUM_THREADS=1 .venv/bin/python
-benchmarks/diffusion.py`` (about 15 min on a shared 2-core machine; trained checkpoints and data
+benchmarks/diffusion.py`` (about 40 min on a shared 2-core machine; trained checkpoints and data
 are kept under benchmarks/work/diffusion, so a rerun resumes). ``--big CHECKPOINT`` (internal)
 samples one slab of >= 1,000 atoms in a child process, for its own peak memory.
 """
@@ -178,7 +178,14 @@ def main() -> None:
     model, schedule, section = load_checkpoint(WORK / "equivariant.pt", device)
     problems = [generation_problem(t, section["data"]["depth_a"]) for t in test_set]
     long_samples, long_nfe = solve(
-        model, schedule, problems, section["data"]["depth_a"], LONG_STEPS, "euler_maruyama", 1, device
+        model,
+        schedule,
+        problems,
+        section["data"]["depth_a"],
+        LONG_STEPS,
+        "euler_maruyama",
+        1,
+        device,
     )
     record["validity_at_1000_nfe"] = generation_metrics(
         long_samples, test_set, section["evaluate"]["min_nonbonded_a"]
