@@ -23,9 +23,6 @@ if not workflow.overwrite_configfiles:
     configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
-report: "workflow/report/workflow.rst"
-
-
 include: "workflow/rules/common.smk"
 include: "workflow/rules/structures.smk"
 include: "workflow/rules/dft.smk"
@@ -35,6 +32,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/adapt.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/diffusion.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:

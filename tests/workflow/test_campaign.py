@@ -1,13 +1,16 @@
-"""The tiny campaign end to end (structures -> GPAW -> ppafm -> labels -> dataset -> figures),
-then the rerun scope: a config edit reruns exactly the jobs whose output it shapes."""
+"""The tiny campaign end to end (structures -> GPAW -> ppafm -> labels -> dataset -> detector,
+adaptation, diffusion, real images -> paper figures and report), then the rerun scope: a config
+edit reruns exactly the jobs whose output it shapes."""
 
 from __future__ import annotations
 
 import json
+import zipfile
 
 import h5py
+import matplotlib.image
 import pytest
-from helpers import job_counts, run_snakemake, tiny_config
+from helpers import EXPERIMENTAL, job_counts, run_snakemake, tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -17,6 +20,10 @@ def campaign(tmp_path_factory):
     work = tmp_path_factory.mktemp("campaign")
     config = tiny_config()
     config.setdefault("afm", {})["electrostatics"] = "hartree"
+    # every stage: adaptation in the default target, the AmorAFM stack for figure 6 (the other
+    # real stacks only cost prediction jobs)
+    config["adapt"]["in_default_target"] = True
+    config.setdefault("predict_real", {})["inputs"] = ["amorafm_ice_surface"]
     run_snakemake(work, config=config)
     samples = sorted(p.stem for p in (work / "results" / "structures").glob("*.extxyz"))
     return work, config, samples
@@ -39,6 +46,8 @@ def test_every_stage_produced_its_outputs(campaign):
 
 
 def test_nothing_left_to_do_after_the_run(campaign):
+    """Also: no params hold a volatile value (a date, a temporary path, a random number would
+    rerun its rule on every parse)."""
     work, config, _ = campaign
     proc = run_snakemake(work, "-n", config=config)
     assert job_counts(proc.stdout) == {}, proc.stdout[-3000:]
@@ -75,7 +84,99 @@ def test_detector_is_trained_and_evaluated_and_a_train_edit_reruns_only_it(campa
     edited = json.loads(json.dumps(config))
     edited["train"]["lr"] = 5e-4
     counts = job_counts(run_snakemake(work, "-n", config=edited).stdout)
-    assert {k: v for k, v in counts.items() if k not in ("all", "total")} == {
-        "train": 1,
-        "evaluate": 1,
-    }, counts
+    assert {"train", "evaluate", "figure_detector"} <= set(counts), counts
+    # downstream of the model only: adaptation fine-tunes it; no AFM, DFT or diffusion training
+    downstream = {"train", "evaluate", "figure_detector", "adapt_translator", "adapt"}
+    downstream |= {"adapt_compare", "figure_adaptation", "all", "total"}
+    assert set(counts) <= downstream, counts
+    assert counts["train"] == 1 and counts["evaluate"] == 1, counts
+
+
+PAPER_FIGURES = ["structures_afm", "electrostatics", "detector", "adaptation", "diffusion"]
+if (EXPERIMENTAL / "amorafm_ice_surface").is_dir():
+    PAPER_FIGURES.append("real_surface")
+
+
+def test_every_paper_figure_is_made_and_in_the_report(campaign):
+    work, config, _ = campaign
+    for name in PAPER_FIGURES:
+        png = work / f"results/paper/{name}.png"
+        assert png.stat().st_size > 20_000, name
+        image = matplotlib.image.imread(png)
+        assert image.shape[1] == 10 * 150, name  # width_in x dpi (defaults)
+        assert image[..., :3].std() > 0.05, f"{name}: nearly constant pixels"
+        assert (work / f"results/paper/{name}.pdf").read_bytes().startswith(b"%PDF"), name
+    run_snakemake(work, "--report", "report.zip", config=config)
+    with zipfile.ZipFile(work / "report.zip") as report:
+        names = report.namelist()
+        text = "\n".join(
+            report.read(n).decode(errors="replace") for n in names if n.endswith((".js", ".html"))
+        )
+    for name in PAPER_FIGURES:
+        for ext in ("png", "pdf"):
+            assert any(n.endswith(f"results/paper/{name}.{ext}") for n in names), (name, names)
+    import iceafm
+
+    assert f"iceafm {iceafm.__version__}" in text  # the workflow description's version line
+    assert "Software versions" in text and "figure_detector" in text
+    assert "Figure 3: structure from AFM" in text  # a caption
+
+
+def test_every_json_output_records_its_provenance(campaign):
+    work, _, _ = campaign
+    outputs = [
+        *(work / "results/dft").glob("*/dft.json"),
+        work / "results/dataset/manifest.json",
+        *(work / "results/models").glob("*/metrics.json"),
+        *(work / "results/diffusion").glob("*/train.json"),
+        work / "results/diffusion/equivariant/metrics.json",
+        *(work / "results/adapt").glob("*/metrics.json"),
+        *(work / "results/predict_real").glob("*.json"),
+    ]
+    assert len(outputs) >= 8
+    import iceafm
+
+    for path in outputs:
+        stamp = json.loads(path.read_text())["provenance"]
+        assert len(stamp["config_sha256"]) == 64, path
+        assert stamp["iceafm_version"] == iceafm.__version__, path
+        assert stamp["packages"]["torch"] and stamp["workflow_commit"], path
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "reruns", "untouched"),
+    [
+        (
+            "afm", "tip", {"charge_e": -0.05},
+            {"afm", "dataset", "train", "evaluate", "plot_afm", "figure_structures_afm",
+             "figure_electrostatics", "figure_detector", "figure_adaptation"},
+            {"dft", "structure", "md", "diffusion", "diffusion_sample", "figure_diffusion"},
+        ),
+        (
+            "figures", "detector", {"dpi": 100}, {"figure_detector"}, set(),
+        ),
+    ],
+    ids=["afm.tip-downstream", "figures.detector-only"],
+)  # fmt: skip
+def test_config_edit_reruns_downstream_stages(campaign, section, key, value, reruns, untouched):
+    work, config, _ = campaign
+    edited = json.loads(json.dumps(config))
+    edited.setdefault(section, {})[key] = value
+    counts = job_counts(run_snakemake(work, "-n", config=edited).stdout)
+    assert reruns <= set(counts), counts
+    assert not untouched & set(counts), counts
+    if section == "figures":
+        assert set(counts) == {"figure_detector", "all", "total"}, counts
+
+
+def test_more_structures_run_only_the_new_samples_and_the_gathers(campaign):
+    work, config, _ = campaign
+    edited = json.loads(json.dumps(config))
+    edited["structures"]["families"]["bilayer_metal"]["count"] += 1
+    counts = job_counts(run_snakemake(work, "-n", config=edited).stdout)
+    for stage in ("structure", "dft", "afm", "labels"):
+        assert counts.get(stage) == 1, (stage, counts)  # the new sample only
+    assert counts.get("dataset") == 1, counts
+    # bilayer_metal is not a diffusion family and no MD input: those stay
+    assert not {"md", "diffusion", "diffusion_sample", "figure_diffusion"} & set(counts), counts
+

@@ -3,6 +3,7 @@ stacks and label-free metrics."""
 
 from iceafm.adapt.pipeline import run_method
 from iceafm.io.logs import one_line_errors, redirect_output
+from iceafm.provenance import stamp_json_outputs
 
 redirect_output(snakemake.log[0])
 with one_line_errors(snakemake.log[0], ValueError, OSError, what="adapt"):
@@ -23,3 +24,4 @@ with one_line_errors(snakemake.log[0], ValueError, OSError, what="adapt"):
         snakemake.output.log_csv,
     )
     print({k: v for k, v in metrics.items() if not isinstance(v, dict)})
+stamp_json_outputs(snakemake.output, snakemake.params.adapt)

@@ -7,6 +7,7 @@ from iceafm.data.splits import SPLITS, SplitConfigError
 from iceafm.data.store import DatasetShapeError
 from iceafm.io.logs import one_line_errors
 from iceafm.io.npz import NpzFileError
+from iceafm.provenance import stamp_json_outputs
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 
@@ -20,6 +21,7 @@ with one_line_errors(snakemake.log[0], *known, what="rule dataset"):
         snakemake.output.manifest,
         DatasetParams.from_config(dict(snakemake.params.dataset)),
     )
+stamp_json_outputs(snakemake.output, snakemake.params.dataset)
 logging.info(
     "dataset: %d structures included, %d excluded %s",
     manifest["n_included"],

@@ -3,6 +3,7 @@
 from iceafm.diffusion.data import DiffusionDataError
 from iceafm.diffusion.evaluate import run_evaluation
 from iceafm.io.logs import one_line_errors, redirect_output
+from iceafm.provenance import stamp_json_outputs
 
 redirect_output(snakemake.log[0])
 with one_line_errors(snakemake.log[0], DiffusionDataError, what="rule diffusion_evaluate"):
@@ -17,3 +18,4 @@ with one_line_errors(snakemake.log[0], DiffusionDataError, what="rule diffusion_
         snakemake.output.metrics,
         [snakemake.output.figure, snakemake.output.figure_pdf],
     )
+stamp_json_outputs(snakemake.output, dict(snakemake.params.items()))

@@ -3,6 +3,7 @@
 from iceafm.diffusion.data import DiffusionDataError
 from iceafm.diffusion.train import run_training
 from iceafm.io.logs import one_line_errors, redirect_output
+from iceafm.provenance import stamp_json_outputs
 
 redirect_output(snakemake.log[0])
 with one_line_errors(snakemake.log[0], DiffusionDataError, what="rule diffusion"):
@@ -15,3 +16,4 @@ with one_line_errors(snakemake.log[0], DiffusionDataError, what="rule diffusion"
         snakemake.output.history,
         device=snakemake.resources.device,
     )
+stamp_json_outputs(snakemake.output, snakemake.params.diffusion)

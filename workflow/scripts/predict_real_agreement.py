@@ -5,6 +5,7 @@ from iceafm.io.atomic import write_json_atomic
 from iceafm.io.logs import one_line_errors, redirect_output
 from iceafm.metrics.agreement import amorafm_agreement
 from iceafm.predict import configured_stack
+from iceafm.provenance import stamp_json_outputs
 
 redirect_output(snakemake.log[0])
 
@@ -20,6 +21,7 @@ def main() -> None:
         all_orientations=True,
     )
     write_json_atomic(snakemake.output.json, result)
+    stamp_json_outputs(snakemake.output, section)
     print(result)
 
 

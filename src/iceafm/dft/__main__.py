@@ -17,6 +17,7 @@ from pathlib import Path
 
 from iceafm.dft.errors import DftConfigError
 from iceafm.dft.run import run_dft
+from iceafm.provenance import stamp_json_outputs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         with log_context as log:
-            return run_dft(
+            code = run_dft(
                 args.structure,
                 args.hartree,
                 args.density,
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
                 args.scratch,
                 args.checkpoint_every,
             )
+        if world.rank == 0 and Path(args.record).is_file():
+            stamp_json_outputs([args.record], dft_config)
+        return code
     except DftConfigError as err:
         print(f"iceafm.dft: {err}", file=sys.stderr)
         return 2

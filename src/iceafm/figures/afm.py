@@ -16,6 +16,9 @@ from iceafm.figures import save_figure  # noqa: E402
 _COLORS = {8: "tab:red", 1: "white"}
 
 
+DIFFERENCE = "hartree - point_charges"
+
+
 def _extent(df_hz: np.ndarray, pixel_size_a: float) -> list[float]:
     ny, nx = df_hz.shape[-2:]
     return [
@@ -72,7 +75,11 @@ def plot_electrostatics(
     paths: list[str | os.PathLike],
 ) -> None:
     """One height per electrostatics mode side by side (``stacks``: mode -> df image [ny, nx]
-    in Hz, or a string saying why that mode is unavailable, e.g. a failed DFT)."""
+    in Hz, or a string saying why that mode is unavailable, e.g. a failed DFT). With both a
+    ``hartree`` and a ``point_charges`` image, a last panel shows their difference (Hz)."""
+    stacks = dict(stacks)
+    if all(isinstance(stacks.get(m), np.ndarray) for m in ("hartree", "point_charges")):
+        stacks[DIFFERENCE] = stacks["hartree"] - stacks["point_charges"]
     fig, axes = plt.subplots(1, len(stacks), figsize=(3.6 * len(stacks), 3.4), squeeze=False)
     for ax, (mode, image) in zip(axes[0], stacks.items(), strict=True):
         ax.set_title(mode)
@@ -80,7 +87,14 @@ def plot_electrostatics(
             ax.text(0.5, 0.5, image, ha="center", va="center", wrap=True, transform=ax.transAxes)
             ax.set_axis_off()
             continue
-        shown = ax.imshow(image, origin="lower", cmap="gray", extent=_extent(image, pixel_size_a))
+        extent = _extent(image, pixel_size_a)
+        if mode == DIFFERENCE:
+            limit = float(np.abs(image).max()) or 1.0
+            shown = ax.imshow(
+                image, origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit, extent=extent
+            )
+        else:
+            shown = ax.imshow(image, origin="lower", cmap="gray", extent=extent)
         ax.set_xlabel("x (A)")
         fig.colorbar(shown, ax=ax, shrink=0.8, label="df (Hz)")
     fig.suptitle(f"{title}, h = {height_a:.2f} A")
