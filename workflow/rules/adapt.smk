@@ -1,55 +1,14 @@
 # Adapt stage: domain adaptation to the real images (iceafm.adapt), config section adapt.
 # Translator (CycleGAN) once, then one fine-tune + label-free evaluation per method, then the
 # comparison table and figure. Real-image reading conventions: config section predict_real.
-
-
-def adapt_images_dir():
-    """The experimental images folder of adapt: absolute, or relative to the repository root."""
-    folder = config["adapt"]["images_dir"]
-    return folder if os.path.isabs(folder) else os.path.join(workflow.basedir, folder)
-
-
-def adapt_image_files():
-    """Every file of the configured real stacks ([] if the folder is absent)."""
-    folder = adapt_images_dir()
-    if not os.path.isdir(folder):
-        return []
-    files = []
-    for entry in config["adapt"]["inputs"]:
-        try:
-            found = stack_files(os.path.join(folder, entry))
-        except StackReadError as err:
-            stop_before_any_job(f"config adapt.inputs: {err}")
-        files += [str(f) for stack in found.values() for f in stack]
-    return files
-
-
-def adapt_base_model():
-    """The detector every method fine-tunes: adapt.base_model, else the campaign's model."""
-    return config["adapt"]["base_model"] or f"results/models/{config['train']['name']}/checkpoint.pt"
-
-
-def adapt_translated(wildcards=None):
-    """The translated split, for the methods that need it."""
-    methods = [wildcards.method] if wildcards is not None else config["adapt"]["methods"]
-    if set(methods) & {"cyclegan", "hybrid"}:
-        return {"translated": "results/adapt/translator/train_translated.h5"}
-    return {}
-
-
-def adapt_targets():
-    """The comparison for the default target, when enabled, configured and the images exist."""
-    section = config["adapt"]
-    if not (section["in_default_target"] and section["methods"] and adapt_image_files()):
-        return []
-    return ["results/adapt/comparison.csv", "results/adapt/comparison.png"]
+# Input functions: common.smk (adapt stage section).
 
 
 rule adapt_translator:
     input:
         train="results/dataset/train.h5",
         model=adapt_base_model(),
-        files=adapt_image_files(),
+        files=lambda wildcards: adapt_image_files(),
     output:
         translator="results/adapt/translator/translator.pt",
         translated="results/adapt/translator/train_translated.h5",
@@ -80,7 +39,7 @@ rule adapt:
         train="results/dataset/train.h5",
         val="results/dataset/val.h5",
         model=adapt_base_model(),
-        files=adapt_image_files(),
+        files=lambda wildcards: adapt_image_files(),
     output:
         detector="results/adapt/{method}/detector.pt",
         predictions="results/adapt/{method}/predictions.extxyz",
@@ -117,7 +76,7 @@ rule adapt_compare:
         ),
         train="results/dataset/train.h5",
         model=adapt_base_model(),
-        files=adapt_image_files(),
+        files=lambda wildcards: adapt_image_files(),
     output:
         csv=report(
             "results/adapt/comparison.csv",
