@@ -114,7 +114,8 @@ def test_every_paper_figure_is_made_and_in_the_report(campaign):
         )
     for name in PAPER_FIGURES:
         for ext in ("png", "pdf"):
-            assert any(n.endswith(f"results/paper/{name}.{ext}") for n in names), (name, names)
+            # the report stores each file as report/data/raw/<hash>/<file name>
+            assert any(n.endswith(f"/{name}.{ext}") for n in names), (name, names)
     import iceafm
 
     assert f"iceafm {iceafm.__version__}" in text  # the workflow description's version line
