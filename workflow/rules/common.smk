@@ -126,6 +126,7 @@ def get_final_output():
     targets += predict_real_targets()
     targets += adapt_targets()
     targets += diffusion_targets()
+    targets += paper_figure_targets()
     return targets
 
 # ---- afm stage: input functions and derived params
@@ -285,3 +286,54 @@ def diffusion_targets():
         "results/diffusion/equivariant/metrics.json",
         "results/diffusion/equivariant/evaluation.png",
     ]
+
+
+# ---- paper figures (figures.smk): outputs, inputs and the targets this config enables
+def paper_figure_outputs(name, label):
+    """The .pdf and .png of paper figure ``name``, both in the report with its caption."""
+    return {
+        ext: report(
+            f"results/paper/{name}.{ext}",
+            caption=f"../report/paper_{name}.rst",
+            category="0. Paper figures",
+            labels={"figure": label, "format": ext.upper()},
+        )
+        for ext in ("pdf", "png")
+    }
+
+
+def premelt_profile_structures():
+    """The first ``execution.plot_samples`` premelt structures, whose order profiles figure 1
+    shows (none without premelt; more samples later leave these unchanged)."""
+    premelt = [s for s in SAMPLES if family_of(s) == "premelt"]
+    return [structure_path(s) for s in premelt[: config["execution"]["plot_samples"]]]
+
+
+def paper_figure_targets():
+    """Paper figures whose inputs this config makes: figure 2 only in a Hartree campaign (a
+    point-charge campaign runs no DFT), 4 only with adaptation, 6 only with the AmorAFM stack."""
+    names = ["structures_afm", "detector", "diffusion"]
+    if config["afm"]["electrostatics"] == "hartree":
+        names.append("electrostatics")
+    if adapt_targets():
+        names.append("adaptation")
+    if "results/predict_real/amorafm_agreement.png" in predict_real_targets():
+        names.append("real_surface")
+    return [f"results/paper/{name}.{ext}" for name in names for ext in ("pdf", "png")]
+
+
+def report_description_file():
+    """The report's workflow description: workflow/report/workflow.rst plus the iceafm version,
+    workflow commit, software versions and config (iceafm.provenance), written for the main
+    process under .snakemake/iceafm/ of the working directory (jobs get the plain file)."""
+    from iceafm.provenance import report_description
+    from iceafm.io.atomic import write_text_atomic
+
+    static = os.path.join(workflow.basedir, "workflow", "report", "workflow.rst")
+    if not workflow.is_main_process:
+        return static
+    with open(static) as f:
+        text = report_description(f.read(), config)
+    path = os.path.abspath(os.path.join(".snakemake", "iceafm", "workflow.rst"))
+    write_text_atomic(path, text)
+    return path
