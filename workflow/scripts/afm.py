@@ -6,6 +6,7 @@ import os
 
 from ase.io import read
 
+from iceafm.afm.errors import AfmError
 from iceafm.afm.params import settings_from_config
 from iceafm.afm.stack import (
     dft_failure,
@@ -15,7 +16,8 @@ from iceafm.afm.stack import (
     write_stack_npz,
 )
 from iceafm.batches import Member, run_batch
-from iceafm.io.logs import redirect_output
+from iceafm.dft.errors import DftFailedError
+from iceafm.io.logs import one_line_errors, redirect_output
 
 # ppafm's C++ core prints to the process's stdout: send both streams to the job's log.
 redirect_output(snakemake.log[0])
@@ -53,5 +55,8 @@ members = [
         zip(snakemake.params.members, snakemake.output, strict=True)
     )
 ]
-report = run_batch(members, dict(snakemake.params.afm), snakemake.log[0], compute)
+# A known failure (truncated cube, unusable structure) is one line naming the file; the
+# traceback goes to the job log.
+with one_line_errors(snakemake.log[0], AfmError, DftFailedError, what="rule afm"):
+    report = run_batch(members, dict(snakemake.params.afm), snakemake.log[0], compute)
 logging.info("batch: %d computed, %d kept (up to date)", len(report.computed), len(report.kept))

@@ -10,7 +10,8 @@ from iceafm.afm.params import settings_from_config
 from iceafm.afm.stack import view_seed
 from iceafm.afm.views import make_views
 from iceafm.batches import Member, run_batch
-from iceafm.labels import LabelParams, write_labels_npz
+from iceafm.io.logs import one_line_errors
+from iceafm.labels import LabelConfigError, LabelParams, LabelStructureError, write_labels_npz
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 
@@ -34,5 +35,7 @@ members = [
     )
 ]
 stage_settings = {**config, "labels": dict(snakemake.params.labels)}
-report = run_batch(members, stage_settings, snakemake.log[0], compute)
+known = (LabelConfigError, LabelStructureError)
+with one_line_errors(snakemake.log[0], *known, what="rule labels"):
+    report = run_batch(members, stage_settings, snakemake.log[0], compute)
 logging.info("batch: %d computed, %d kept (up to date)", len(report.computed), len(report.kept))

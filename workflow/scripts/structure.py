@@ -6,7 +6,9 @@ import time
 from pathlib import Path
 
 from iceafm.batches import Member, run_batch
+from iceafm.io.logs import one_line_errors
 from iceafm.structures import generate_structure, read_user_structure, write_structure
+from iceafm.structures.errors import StructureError
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(message)s")
 log = logging.getLogger("structure")
@@ -40,10 +42,11 @@ source = snakemake.input.get("source")  # import batches: one sample, one file
 # premelt batches: every trajectory's frames file (each member reads one frame of one of them)
 inputs = (source,) if source else tuple(snakemake.input.get("md_frames", ()))
 members = [Member(Path(out).stem, (out,), inputs) for out in snakemake.output]
-report = run_batch(
-    members,
-    {"family_params": family_params, "seed": seed},
-    snakemake.log[0],
-    compute,
-)
+with one_line_errors(snakemake.log[0], StructureError, what="rule structure"):
+    report = run_batch(
+        members,
+        {"family_params": family_params, "seed": seed},
+        snakemake.log[0],
+        compute,
+    )
 log.info("batch: %d computed, %d kept (up to date)", len(report.computed), len(report.kept))
