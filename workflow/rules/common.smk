@@ -15,6 +15,7 @@ from iceafm.config_checks import (
 )
 from iceafm.data.splits import SPLITS, split_samples
 from iceafm.io.stacks import StackReadError, stack_files
+from iceafm.structures.premelt import trajectory_temperatures
 
 SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
 
@@ -128,6 +129,22 @@ def get_final_output():
     targets += diffusion_targets()
     targets += paper_figure_targets()
     return targets
+
+
+# ---- md stage (md.smk): the premelt trajectories' settings and frames files
+def premelt_md_settings():
+    """The premelt section minus `count` (adding samples reruns no MD) and `resources`."""
+    section = family_section("premelt")
+    return {k: v for k, v in section.items() if k not in ("count", "resources")}
+
+
+def premelt_md_frames():
+    """Frames file of every premelt trajectory, in trajectory order (none when count is 0)."""
+    if family_section("premelt")["count"] == 0:
+        return []
+    n = len(trajectory_temperatures(premelt_md_settings()))
+    return [f"results/md/premelt/traj{t:03d}.extxyz" for t in range(n)]
+
 
 # ---- afm stage: input functions and derived params
 def plot_afm_dft_inputs():

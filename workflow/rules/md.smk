@@ -2,23 +2,6 @@
 # family's structure jobs take their samples from the frames (iceafm.structures.premelt).
 import json
 
-from iceafm.structures.premelt import trajectory_temperatures
-
-
-def premelt_md_settings():
-    """The premelt section minus `count` (adding samples reruns no MD) and `resources`."""
-    section = family_section("premelt")
-    return {k: v for k, v in section.items() if k not in ("count", "resources")}
-
-
-def premelt_md_frames():
-    """Frames file of every premelt trajectory, in trajectory order (none when count is 0)."""
-    if family_section("premelt")["count"] == 0:
-        return []
-    n = len(trajectory_temperatures(premelt_md_settings()))
-    return [f"results/md/premelt/traj{t:03d}.extxyz" for t in range(n)]
-
-
 MD_RESOURCES = family_section("premelt")["resources"]
 
 
