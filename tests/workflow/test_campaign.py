@@ -12,6 +12,8 @@ import matplotlib.image
 import pytest
 from helpers import EXPERIMENTAL, job_counts, run_snakemake, tiny_config
 
+from iceafm.jobstats import parse_job_stats
+
 pytestmark = pytest.mark.slow
 
 
@@ -174,9 +176,17 @@ def test_more_structures_run_only_the_new_samples_and_the_gathers(campaign):
     work, config, _ = campaign
     edited = json.loads(json.dumps(config))
     edited["structures"]["families"]["bilayer_metal"]["count"] += 1
-    counts = job_counts(run_snakemake(work, "-n", config=edited).stdout)
-    for stage in ("structure", "dft", "afm", "labels"):
+    proc = run_snakemake(work, "-n", config=edited)
+    counts = job_counts(proc.stdout)
+    for stage in ("structure", "dft"):
         assert counts.get(stage) == 1, (stage, counts)  # the new sample only
+    # AFM and labels: one job, the new sample's batch (it computes only its pending members,
+    # iceafm.batches; the dry run lists all the batch's outputs)
+    batch_jobs = {k: v for k, v in parse_job_stats(proc.stdout).items() if "__" in k}
+    new_batch = "bilayer_metal_00000"
+    assert batch_jobs == {
+        "structure__bilayer_metal_00001": 1, f"afm__{new_batch}": 1, f"labels__{new_batch}": 1
+    }, batch_jobs
     assert counts.get("dataset") == 1, counts
     # bilayer_metal is not a diffusion family and no MD input: those stay
     assert not {"md", "diffusion", "diffusion_sample", "figure_diffusion"} & set(counts), counts
