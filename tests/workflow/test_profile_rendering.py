@@ -47,6 +47,7 @@ rule dft:
 
 rule afm:
     output: "afm.done"
+    resources: mem_mb=lambda wc, attempt: 2000 * attempt
     shell: "touch {output}"
 """
 
@@ -127,7 +128,8 @@ def test_dft_is_an_mpi_job_with_one_core_per_rank(rendered: dict[str, list[str]]
 
 
 def test_retry_asks_for_more_memory(rendered: dict[str, list[str]]) -> None:
-    """Attempt-scaled memory: the rule's (dft) and the profile's (afm) expressions."""
+    """Attempt-scaled memory as the campaign's dft and afm batch rules declare it: the profile
+    must not pin it (a retry after an OOM kill gets twice as much)."""
     dft_mem = [int(re.search(r"--mem (\d+)", line).group(1)) for line in rendered["dft"]]
     afm_mem = [int(re.search(r"--mem (\d+)", line).group(1)) for line in rendered["afm"]]
     assert dft_mem == [1000, 2000]
