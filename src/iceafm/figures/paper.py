@@ -19,7 +19,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from iceafm.figures import save_figure
-from iceafm.md.order import Q_LIQUID, order_profile
+from iceafm.figures.premelt import draw_order_profiles
+from iceafm.md.order import order_profile
 
 SPECIES = ("O", "H")
 BANDS = ("0_1.5", "1.5_3", "overall")
@@ -58,13 +59,11 @@ def _letter(ax: Axes, k: int, title: str, size: float) -> None:
 def premelt_profile_panel(ax: Axes, paths: Sequence[str | os.PathLike]) -> None:
     """Mean neighbour-averaged tetrahedral order per bilayer (0 = bottom) of each premelt
     structure file (extxyz), with the liquid threshold (iceafm.md.order)."""
-    for path in paths:
-        profile = order_profile(ase.io.read(path, format="extxyz"))
-        layers = np.arange(len(profile.q_mean))
-        name = os.path.splitext(os.path.basename(path))[0]
-        label = f"{name}: QLL {profile.qll_bilayers:.2f} bilayers"
-        ax.plot(profile.q_mean, layers, "o-", label=label)
-    ax.axvline(Q_LIQUID, color="k", ls="--", lw=0.8, label=f"liquid below q = {Q_LIQUID}")
+    profiles = [
+        (os.path.splitext(os.path.basename(path))[0], order_profile(ase.io.read(path, "extxyz")))
+        for path in paths
+    ]
+    draw_order_profiles(ax, profiles)
     ax.set_xlabel("mean tetrahedral order q")
     ax.set_ylabel("bilayer (0 = bottom)")
     ax.set_xlim(0.3, 1.02)

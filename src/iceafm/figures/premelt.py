@@ -4,13 +4,25 @@ slab coloured by each molecule's order (iceafm.md.order)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from iceafm.io.atomic import atomic_path
+from iceafm.figures import save_figure
 from iceafm.md.order import Q_LIQUID, OrderProfile, averaged_order
+
+
+def draw_order_profiles(ax: Axes, profiles: Sequence[tuple[str, OrderProfile]]) -> None:
+    """One line per ``(label, profile)``: mean neighbour-averaged tetrahedral order q per bilayer
+    (0 = bottom), labelled with the QLL thickness, and the liquid threshold q = Q_LIQUID."""
+    for label, profile in profiles:
+        layers = np.arange(len(profile.q_mean))
+        qll = f"{label}: QLL {profile.qll_bilayers:.2f} bilayers"
+        ax.plot(profile.q_mean, layers, "o-", label=qll)
+    ax.axvline(Q_LIQUID, color="k", ls="--", lw=0.8, label=f"liquid below q = {Q_LIQUID}")
 
 
 def plot_premelt(
@@ -30,11 +42,7 @@ def plot_premelt(
     """
     fig = Figure(figsize=(10, 4.2), layout="constrained")
     ax_profile, ax_side = fig.subplots(1, 2, width_ratios=[1, 1.6])
-    for temperature, profile in sorted(profiles.items()):
-        layers = np.arange(len(profile.q_mean))
-        label = f"{temperature:.0f} K: QLL {profile.qll_bilayers:.2f} bilayers"
-        ax_profile.plot(profile.q_mean, layers, "o-", label=label)
-    ax_profile.axvline(Q_LIQUID, color="k", ls="--", lw=0.8, label=f"liquid below {Q_LIQUID}")
+    draw_order_profiles(ax_profile, [(f"{t:.0f} K", p) for t, p in sorted(profiles.items())])
     ax_profile.set_xlabel("mean tetrahedral order q (neighbour-averaged)")
     ax_profile.set_ylabel("bilayer (0 = bottom, fixed)")
     ax_profile.set_xlim(0.4, 1.02)
@@ -54,5 +62,4 @@ def plot_premelt(
     ax_side.set_xlabel("x (A)")
     ax_side.set_ylabel("z (A)")
     ax_side.set_title(side_title)
-    with atomic_path(out_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=130)
+    save_figure(fig, out_path, dpi=130)
