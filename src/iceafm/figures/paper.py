@@ -59,10 +59,10 @@ def _letter(ax: Axes, k: int, title: str, size: float) -> None:
 def premelt_profile_panel(ax: Axes, paths: Sequence[str | os.PathLike]) -> None:
     """Mean neighbour-averaged tetrahedral order per bilayer (0 = bottom) of each premelt
     structure file (extxyz), with the liquid threshold (iceafm.md.order)."""
-    profiles = [
-        (os.path.splitext(os.path.basename(path))[0], order_profile(ase.io.read(path, "extxyz")))
-        for path in paths
-    ]
+    profiles = []
+    for path in paths:
+        name = os.path.splitext(os.path.basename(path))[0]
+        profiles.append((name, order_profile(ase.io.read(path, format="extxyz"))))
     draw_order_profiles(ax, profiles)
     ax.set_xlabel("mean tetrahedral order q")
     ax.set_ylabel("bilayer (0 = bottom)")
