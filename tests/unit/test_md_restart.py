@@ -76,3 +76,31 @@ def test_a_checkpoint_of_other_settings_is_not_reused(tmp_path):
     assert proc.returncode == 0
     assert "from other settings: starting afresh" in proc.stdout
     assert ase.io.read(tmp_path / "frames.extxyz").info["temperature_k"] == 250.0
+
+
+def test_a_longer_production_grows_a_finished_run_and_a_shorter_one_cuts_it(tmp_path):
+    """production_ps only says where a run stops: 2 ps continue a finished 1 ps run (its frames
+    kept bit for bit), and asking for 1 ps again returns the first frames without any MD."""
+    from iceafm.md.simulate import MDSettings, run_trajectory
+    from iceafm.structures.ice_basal import basal_slab
+
+    slab, bilayer = basal_slab((1, 1), 3, 10.0, genice_seed=3)
+
+    def run(production_ps):
+        lines = []
+        settings = MDSettings(250.0, equilibration_ps=0.5, production_ps=production_ps,
+                              frame_spacing_ps=0.5)  # fmt: skip
+        frames = run_trajectory(slab, bilayer < 1, settings, 2, tmp_path / "c.npz", 0.5, "CPU",
+                                log=lines.append)  # fmt: skip
+        return frames, lines
+
+    short, _ = run(1.0)
+    grown, lines = run(2.0)
+    assert lines[0] == "resumed from checkpoint at step 750 with 2 frames"
+    assert [f.info["time_ps"] for f in grown] == [0.5, 1.0, 1.5, 2.0]
+    for a, b in zip(short, grown[:2], strict=True):
+        np.testing.assert_array_equal(a.positions, b.positions)
+    cut, lines = run(1.0)
+    assert len(lines) == 1 and "resumed" in lines[0]  # nothing run, nothing written
+    assert [f.info["step"] for f in cut] == [500, 750]
+    np.testing.assert_array_equal(cut[1].positions, grown[1].positions)

@@ -78,12 +78,48 @@ def averaged_order(atoms: Atoms, r_cut_a: float = R_CUT_A) -> np.ndarray:
     return total / count
 
 
+def bilayer_index(atoms: Atoms, n_layers: int | None = None) -> tuple[np.ndarray, float]:
+    """Basal bilayer of each water O (0 = bottom), [n_water], and the bottom bilayer's mid
+    height z0 (A). Bilayer k spans [z0 + (k - 1/2) c/2, z0 + (k + 1/2) c/2); with ``n_layers``,
+    molecules above the top bilayer count in it."""
+    z = atoms.positions[[i for i, s in enumerate(atoms.get_chemical_symbols()) if s == "O"], 2]
+    z0 = float(z.min()) + 0.46  # bilayer half-height: its two sublayers are 0.92 A apart
+    layer = np.floor((z - z0) / BILAYER_A + 0.5).astype(int).clip(0, None)
+    if n_layers is not None:
+        layer = layer.clip(0, n_layers - 1)
+    return layer, z0
+
+
+def calibrated_cut(q_bulk: np.ndarray, false_liquid_rate: float = 0.01) -> float:
+    """Liquid cut on averaged q from bulk ice at the same temperature: the ``false_liquid_rate``
+    quantile of ``q_bulk`` (averaged q of molecules known to be ice, e.g. a slab's inner
+    bilayers over many frames), so that this fraction of bulk ice is called liquid."""
+    return float(np.quantile(np.asarray(q_bulk, float), false_liquid_rate))
+
+
+def site_distance(atoms: Atoms, sites: np.ndarray) -> np.ndarray:
+    """Distance (A) of each water O to the nearest of ``sites`` [n_sites, 3] (A; e.g. the ideal
+    lattice's O sites), periodic in x and y by the cell: [n_water]. A cross-check of the order
+    parameter that does not depend on a molecule's coordination: ice keeps its molecules on
+    lattice sites (thermal r.m.s. ~0.3 A), a liquid does not."""
+    from scipy.spatial import cKDTree
+
+    oxygens = atoms.positions[[i for i, s in enumerate(atoms.get_chemical_symbols()) if s == "O"]]
+    sites = np.asarray(sites, float)
+    lateral = atoms.cell.lengths()[:2]
+    bottom = min(sites[:, 2].min(), oxygens[:, 2].min()) - 1.0  # cKDTree wants z in [0, box)
+    tree = cKDTree(np.c_[sites[:, :2] % lateral, sites[:, 2] - bottom],
+                   boxsize=[lateral[0], lateral[1], 1e9])  # fmt: skip
+    return tree.query(np.c_[oxygens[:, :2] % lateral, oxygens[:, 2] - bottom])[0]
+
+
 def order_profile(
     atoms: Atoms,
     moving: np.ndarray | None = None,
     per_bilayer: int | None = None,
     r_cut_a: float = R_CUT_A,
     n_layers: int | None = None,
+    q_cut: float = Q_LIQUID,
 ) -> OrderProfile:
     """Order per basal bilayer (slabs by height from the lowest O) and the QLL thickness.
 
@@ -95,17 +131,14 @@ def order_profile(
         r_cut_a: O-O neighbour cutoff, A.
         n_layers: number of bilayers (molecules above the top one count in it), so profiles
             of frames where a molecule left the surface have the same length; default: as found.
+        q_cut: averaged q below which a molecule is liquid-like (e.g. a :func:`calibrated_cut`).
     """
     q = averaged_order(atoms, r_cut_a)
-    z = atoms.positions[[i for i, s in enumerate(atoms.get_chemical_symbols()) if s == "O"], 2]
     moving = np.ones(len(q), bool) if moving is None else np.asarray(moving, bool)
-    # bilayer k spans [z0 + (k - 1/2) c/2, z0 + (k + 1/2) c/2) around the bottom bilayer's mid
-    z0 = z.min() + 0.46  # bilayer half-height: its two sublayers are 0.92 A apart
-    layer = np.floor((z - z0) / BILAYER_A + 0.5).astype(int).clip(0, None)
+    layer, z0 = bilayer_index(atoms, n_layers)
     n_layers = int(layer.max()) + 1 if n_layers is None else n_layers
-    layer = layer.clip(0, n_layers - 1)
     count = np.bincount(layer, minlength=n_layers)
-    liquid = q < Q_LIQUID
+    liquid = q < q_cut
     with np.errstate(invalid="ignore"):
         q_mean = np.bincount(layer, weights=q, minlength=n_layers) / count
         fraction = np.bincount(layer, weights=liquid, minlength=n_layers) / count
@@ -117,3 +150,17 @@ def order_profile(
         count=count,
         qll_bilayers=float((liquid & moving).sum() / per_bilayer),
     )
+
+
+def block_average(values: np.ndarray, n_blocks: int = 5) -> tuple[float, float]:
+    """Mean of a time series [n_frames] and its standard error from ``n_blocks`` contiguous
+    block means (blocks longer than the correlation time are nearly independent; Flyvbjerg and
+    Petersen, J. Chem. Phys. 91, 461 (1989)). Frames past the last whole block are dropped from
+    the error, not from the mean."""
+    values = np.asarray(values, float)
+    if n_blocks < 2 or len(values) < n_blocks:
+        raise ValueError(f"block_average: {len(values)} values, n_blocks = {n_blocks}: "
+                         "expected n_blocks >= 2 and at least one value per block")
+    size = len(values) // n_blocks
+    means = values[: size * n_blocks].reshape(n_blocks, size).mean(axis=1)
+    return float(values.mean()), float(means.std(ddof=1) / np.sqrt(n_blocks))

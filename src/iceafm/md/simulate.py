@@ -5,9 +5,11 @@ vacuum (:func:`md_box_a`) for PME with the slab dipole correction; frames are sh
 the slab's own cell. A checkpoint (one ``.npz``: the OpenMM state as XML, the step, the frames
 so far and a digest of everything that shapes the run) is written atomically every
 ``checkpoint_every_ps``; a run that finds a checkpoint with the same digest continues from it
-(a killed job loses at most one interval), a checkpoint with another digest is ignored. After a
-restart the Langevin noise is reseeded from (seed, step), so a run is reproducible for a given
-kill point, not bit-identical to an uninterrupted one.
+(a killed job loses at most one interval), a checkpoint with another digest is ignored. The
+digest leaves out ``production_ps``: a longer production continues a shorter run's trajectory
+(and a shorter one takes the first frames of a longer run's), so a long run can be grown in
+stages. After a restart the Langevin noise is reseeded from (seed, step), so a run is
+reproducible for a given kill point, not bit-identical to an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -96,9 +98,11 @@ def choose_platform(name: str, threads: int):
 
 
 def run_digest(slab: Atoms, fixed_water: np.ndarray, settings: MDSettings, seed: int) -> str:
-    """Digest of everything that shapes the trajectory (a checkpoint is reused only on a match)."""
+    """Digest of everything that shapes the trajectory up to any step (a checkpoint is reused
+    only on a match); not ``production_ps``, which only says where it stops."""
+    shaping = {k: v for k, v in asdict(settings).items() if k != "production_ps"}
     h = hashlib.sha256()
-    h.update(json.dumps({"settings": asdict(settings), "seed": seed}, sort_keys=True).encode())
+    h.update(json.dumps({"settings": shaping, "seed": seed}, sort_keys=True).encode())
     h.update(np.ascontiguousarray(slab.positions, dtype=np.float64).tobytes())
     h.update(np.ascontiguousarray(slab.cell.lengths(), dtype=np.float64).tobytes())
     h.update(np.ascontiguousarray(fixed_water, dtype=bool).tobytes())
@@ -196,6 +200,7 @@ def run_trajectory(
         step, state_xml, frames = resumed
         context.setState(mm.XmlSerializer.deserialize(state_xml))
         log(f"resumed from checkpoint at step {step} with {len(frames)} frames")
+        frames = frames[: settings.n_frames]  # a longer run's checkpoint: its first frames
     integrator.setRandomNumberSeed(_noise_seed(seed, step))
 
     n_free = int((~np.asarray(fixed_water, bool)).sum())
@@ -238,4 +243,55 @@ def run_trajectory(
     return out
 
 
-__all__ = ["MDError", "MDSettings", "PLATFORMS", "TIP4P_ICE", "run_trajectory"]
+def sample_bulk(
+    bulk: Atoms,
+    temperature_k: float,
+    equilibration_ps: float,
+    production_ps: float,
+    frame_spacing_ps: float,
+    seed: int,
+    platform: str = "CPU",
+    threads: int = 1,
+) -> list[Atoms]:
+    """Frames of periodic bulk water/ice (NVT, Langevin, rigid TIP4P/Ice, PME with the LJ
+    long-range correction, cutoff just under half the shortest box length): a reference at the
+    same temperature and lateral cell as a slab, e.g. to calibrate a liquid cut on the order
+    parameter (:func:`iceafm.md.order.calibrated_cut`).
+
+    Args:
+        bulk: waters O,H,H, orthorhombic cell (A), pbc all True (e.g.
+            :func:`iceafm.structures.ice_basal.ice_ih_bulk`).
+        temperature_k: K. equilibration_ps, production_ps, frame_spacing_ps: ps.
+        seed: initial velocities and Langevin noise.
+
+    Returns:
+        ``production_ps / frame_spacing_ps`` frames, copies of ``bulk`` with the MD positions (A).
+    """
+    import openmm as mm
+
+    n = len(bulk) // 3
+    box = bulk.cell.lengths()
+    system = build_system(n, box, np.zeros(n, bool), effective_cutoff_a(box, 9.0),
+                          slab_correction=False, dispersion_correction=True)  # fmt: skip
+    step_ps = 0.002
+    integrator = mm.LangevinMiddleIntegrator(temperature_k, 1.0, step_ps)
+    integrator.setRandomNumberSeed(_noise_seed(seed, 0))
+    plat, properties = choose_platform(platform, threads)
+    context = mm.Context(system, integrator, plat, properties)
+    positions = np.zeros((system.getNumParticles(), 3))
+    positions[: 3 * n] = bulk.positions * 0.1
+    context.setPositions(positions)
+    context.computeVirtualSites()
+    context.setVelocitiesToTemperature(temperature_k, _noise_seed(seed, 0) + 1)
+    integrator.step(round(equilibration_ps / step_ps))
+    frames = []
+    for _ in range(round(production_ps / frame_spacing_ps)):
+        integrator.step(round(frame_spacing_ps / step_ps))
+        pos = context.getState(getPositions=True).getPositions(asNumpy=True)
+        frame = bulk.copy()
+        frame.positions = np.asarray(pos.value_in_unit(mm.unit.angstrom))[: 3 * n]
+        frames.append(frame)
+    return frames
+
+
+__all__ = ["MDError", "MDSettings", "PLATFORMS", "TIP4P_ICE", "run_trajectory", "sample_bulk"]
