@@ -32,6 +32,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/adapt.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/diffusion.smk"
+include: "workflow/rules/complete_real.smk"
 include: "workflow/rules/figures.smk"
 
 

@@ -102,6 +102,10 @@ rule figure_real_surface:
     input:
         real_prediction="results/predict_real/amorafm_ice_surface.png",
         agreement="results/predict_real/amorafm_agreement.png",
+        completed=[
+            "results/diffusion/real_surface/amorafm_ice_surface.extxyz",
+            "results/diffusion/real_surface/amorafm_ice_surface.json",
+        ],
     output:
         **paper_figure_outputs("real_surface", "6: real premelting surface"),
     params:

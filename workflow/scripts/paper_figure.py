@@ -5,13 +5,14 @@ import json
 
 from iceafm.figures.paper import (
     Style,
+    completed_surface_panels,
     detection_scores_panel,
     paper_figure,
     premelt_profile_panel,
 )
 from iceafm.io.logs import one_line_errors
 
-PANELS = {  # input name -> panel title (inputs named here; a figure shows those it has)
+PANELS = {  # input name -> panel title (a figure shows those it has; completed: three panels)
     "structures": "structure families: top and side views",
     "premelt": "premelting: order per bilayer",
     "afm_stack": "AFM stack across tip heights",
@@ -30,25 +31,29 @@ TITLES = {
     "figure_detector": "Figure 3: structure from AFM",
     "figure_adaptation": "Figure 4: domain adaptation on real images",
     "figure_diffusion": "Figure 5: diffusion model of the subsurface",
-    "figure_real_surface": "Figure 6: the real premelting ice surface",
+    "figure_real_surface": "Figure 6: the real premelting ice surface reconstructed",
 }
 
 
-def panel_content(name, files):
-    """A PNG path, or a function drawing a data panel from the input files."""
+def panels_of(name, files):
+    """(title, content) panels of one named input: a PNG path, or functions drawing data panels
+    from the input files."""
     if name == "premelt":
-        return lambda ax: premelt_profile_panel(ax, list(files))
+        return [(PANELS[name], lambda ax: premelt_profile_panel(ax, list(files)))]
     if name == "metrics":
         with open(files[0]) as f:
             metrics = json.load(f)
-        return lambda ax: detection_scores_panel(ax, metrics)
-    return files[0]
+        return [(PANELS[name], lambda ax: detection_scores_panel(ax, metrics))]
+    if name == "completed":
+        return completed_surface_panels(*files)
+    return [(PANELS[name], files[0])]
 
 
 def main() -> None:
     panels = [
-        (PANELS[name], panel_content(name, list(files) if isinstance(files, list) else [files]))
+        panel
         for name, files in snakemake.input.items()
+        for panel in panels_of(name, list(files) if isinstance(files, list) else [files])
     ]
     paper_figure(
         TITLES[snakemake.rule],

@@ -5,9 +5,10 @@ style (width, dpi, font size) from the config section ``figures.<figure>``."""
 
 from __future__ import annotations
 
+import json
 import os
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,12 +90,50 @@ DATA_PANEL_ASPECT = 1.4
 """Width / height of a panel drawn from data."""
 
 
+@dataclass(frozen=True)
+class DataPanel:
+    """A panel drawn from data by ``draw(ax)``, with its own width / height ``aspect``."""
+
+    draw: Callable[[Axes], None]
+    aspect: float = DATA_PANEL_ASPECT
+
+    def __call__(self, ax: Axes) -> None:
+        self.draw(ax)
+
+
+def completed_surface_panels(
+    slab_path: str | os.PathLike, summary_path: str | os.PathLike
+) -> list[tuple[str, DataPanel]]:
+    """Panels of the real surface completed by diffusion (rule ``diffusion_complete_real``: its
+    extxyz slab and JSON summary): top view, O per depth, side view of a slice."""
+    from iceafm.figures.real_surface import (
+        draw_depth_profile,
+        draw_side_view,
+        draw_top_view,
+        side_view_aspect,
+        top_view_aspect,
+    )
+
+    atoms = ase.io.read(slab_path, format="extxyz")
+    with open(summary_path) as f:
+        summary = json.load(f)
+    return [
+        ("reconstructed: network top layer, diffusion subsurface",
+         DataPanel(lambda ax: draw_top_view(ax, atoms), top_view_aspect(atoms))),
+        ("O per depth: network, diffusion, ice Ih",
+         DataPanel(lambda ax: draw_depth_profile(ax, summary))),
+        ("side view of the reconstructed slab (8 A slice)",
+         DataPanel(lambda ax: draw_side_view(ax, atoms), side_view_aspect(atoms))),
+    ]  # fmt: skip
+
+
 def _aspect(content: Any) -> float:
-    """Width / height of a panel: a PNG's own, else :data:`DATA_PANEL_ASPECT`."""
+    """Width / height of a panel: a PNG's own, a :class:`DataPanel`'s, else
+    :data:`DATA_PANEL_ASPECT`."""
     if isinstance(content, str | os.PathLike):
         height, width = matplotlib.image.imread(content).shape[:2]
         return width / height
-    return DATA_PANEL_ASPECT
+    return getattr(content, "aspect", DATA_PANEL_ASPECT)
 
 
 def paper_figure(
@@ -107,8 +146,9 @@ def paper_figure(
     ... and save to ``paths`` (.pdf, .png).
 
     A content is a PNG path (a stage's figure, shown as is) or a callable ``draw(ax)`` that draws
-    a data panel. The panels of a row share one height and get widths in proportion to their
-    aspect ratios, so each fills the figure width undistorted.
+    a data panel (a :class:`DataPanel` with its own aspect ratio). The panels of a row share one
+    height and get widths in proportion to their aspect ratios, so each fills the figure width
+    undistorted.
     """
     if not panels:
         raise ValueError(f"{title}: no panels, expected at least one")
