@@ -138,6 +138,34 @@ def test_samplers_finite_inside_cell(trained, small_slabs, method):
         assert atoms.info["sampler"] == method and atoms.info["steps"] == 4
 
 
+def test_lattice_prior_and_projection_in_solve(trained, small_slabs):
+    """A completion from the lattice prior with the relax projection: fixed atoms unchanged,
+    every sample valid, the schedule starting at the prior's noise level, all recorded."""
+    model, schedule, _ = load_checkpoint(trained[0])
+    problems = [completion_problem(a, 3.0, 8.0) for a in small_slabs[:2]]
+    out, nfe = solve(
+        model,
+        schedule,
+        problems,
+        8.0,
+        3,
+        "heun",
+        1,
+        prior="lattice",
+        prior_sigma_a=0.2,
+        projection="relax",
+        relax_steps=10,
+    )
+    assert nfe == 5
+    for atoms, (ref, fixed) in zip(out, problems, strict=True):
+        assert np.allclose(atoms.positions[fixed], ref.positions[fixed], atol=1e-5)
+        assert validity(atoms)
+        assert atoms.info["prior"] == "lattice" and atoms.info["projection"] == "relax"
+        assert atoms.info["schedule_sigma_max"] == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="prior = 'lattices'"):
+        solve(model, schedule, problems, 8.0, 3, "heun", 1, prior="lattices")
+
+
 def test_initial_positions_cover_cell(small_slabs):
     slab = collate(small_slabs[:1])
     x = initial_positions(slab, torch.tensor([5.0]), 2.0, seed=0)

@@ -28,7 +28,17 @@ def ice_lattice_completion(
     top_o_a: np.ndarray, cell: np.ndarray, z_top_a: float, top_a: float, depth_a: float
 ) -> np.ndarray:
     """Ideal ice Ih O sites between ``top_a`` and ``depth_a`` below ``z_top_a``, fitted to the top
-    layer's O, [k, 3], A.
+    layer's O, [k, 3], A (the O of :func:`ice_lattice_waters`)."""
+    return ice_lattice_waters(top_o_a, cell, z_top_a, top_a, depth_a)[:, 0]
+
+
+def ice_lattice_waters(
+    top_o_a: np.ndarray, cell: np.ndarray, z_top_a: float, top_a: float, depth_a: float
+) -> np.ndarray:
+    """Whole waters of the fitted ideal ice Ih lattice (GenIce3's proton-disordered ice1h_unit,
+    rigid TIP4P geometry) whose O lies between ``top_a`` and ``depth_a`` below ``z_top_a``,
+    [k, 3, 3] (O, H1, H2), A. The H follow one fixed proton arrangement (seed 0): a prior for
+    the H, not a prediction.
 
     Args:
         top_o_a: the fixed top-layer O, [m, 3], A.
@@ -48,7 +58,8 @@ def ice_lattice_completion(
             f"cell a, b = {lengths_xy.round(3).tolist()} A: expected an ice1h_unit supercell"
         )
     bulk = ice_ih_bulk((int(reps[0]), int(reps[1])), 1, genice_seed=0)
-    sites = bulk.positions[::3]
+    molecules = bulk.positions.reshape(-1, 3, 3)
+    sites = molecules[:, 0]
     period = np.diag(np.asarray(bulk.cell))
     period = np.array([lengths_xy[0], lengths_xy[1], period[2]])  # the slab's own a, b
     top = np.asarray(top_o_a, float).reshape(-1, 3)
@@ -70,8 +81,9 @@ def ice_lattice_completion(
     base = sites + best
     n_lo = int(np.floor((z_lo - base[:, 2].max()) / period[2])) - 1
     n_hi = int(np.ceil((z_hi - base[:, 2].min()) / period[2])) + 1
-    tiled = np.concatenate([base + [0, 0, n * period[2]] for n in range(n_lo, n_hi + 1)])
-    depth = z_top_a - tiled[:, 2]
+    whole = molecules + best
+    tiled = np.concatenate([whole + [0, 0, n * period[2]] for n in range(n_lo, n_hi + 1)])
+    depth = z_top_a - tiled[:, 0, 2]
     return tiled[(depth >= top_a) & (depth <= depth_a)]
 
 

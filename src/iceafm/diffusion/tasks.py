@@ -10,11 +10,14 @@ score: fixed atoms enter the network clean, flagged, and are never moved.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from ase import Atoms
 from ase.io import write
 
+from iceafm.diffusion.baselines import ice_lattice_waters
 from iceafm.diffusion.data import (
     SlabBatch,
     collate,
@@ -23,10 +26,14 @@ from iceafm.diffusion.data import (
     surface_crop,
     top_layer_mask,
 )
+from iceafm.diffusion.projection import mic_xy, project_waters
 from iceafm.diffusion.samplers import sample
 from iceafm.diffusion.sde import NoiseSchedule
 from iceafm.diffusion.train import load_checkpoint, resolve_device
 from iceafm.io.atomic import atomic_path
+from iceafm.structures.checks import count_waters
+
+PRIORS = ("noise", "lattice")
 
 
 def generation_problem(template: Atoms, depth_a: float) -> tuple[Atoms, np.ndarray]:
@@ -60,6 +67,63 @@ def initial_positions(
     return torch.where(slab.fixed.unsqueeze(-1), slab.positions, x)
 
 
+def lattice_prior(
+    problem: tuple[Atoms, np.ndarray],
+    top_a: float,
+    depth_a: float,
+    sigma_a: float,
+    seed: int | list[int],
+) -> np.ndarray:
+    """Starting positions of a completion problem's free waters: the ice Ih lattice continued
+    below the fixed top layer (:func:`iceafm.diffusion.baselines.ice_lattice_waters`), with
+    Gaussian noise of ``sigma_a`` (A) on every atom (SDEdit: the sampler then runs from
+    ``sigma_a`` down). The problem's number of free waters N is kept: of the lattice waters
+    within 1.5 A outside [top_a, depth_a] and not within 1.5 A of a fixed O, those inside the
+    band come first (the most central first), then the nearest outside it; free waters beyond
+    the lattice's candidates start at a random lattice water with extra noise of 1 A.
+
+    Returns:
+        [n, 3] positions, A (fixed atoms and substrate as in the problem).
+
+    Raises:
+        ValueError: a cell that is not an ice1h_unit supercell (no lattice to continue).
+    """
+    atoms, fixed = problem
+    rng = np.random.default_rng(seed)
+    n_water = count_waters(atoms)
+    symbols = np.array(atoms.get_chemical_symbols())
+    o = symbols == "O"
+    z_top = atoms.positions[o, 2].max()
+    cell = np.asarray(atoms.cell)
+    free_mol = ~np.asarray(fixed, bool)[: 3 * n_water : 3]
+    lattice = ice_lattice_waters(
+        atoms.positions[o & fixed], cell, z_top, max(top_a - 1.5, 0.0), depth_a + 1.5
+    )
+    fixed_o = atoms.positions[: 3 * n_water : 3][~free_mol]
+    if len(fixed_o) and len(lattice):
+        gap = mic_xy(fixed_o[None, :, :] - lattice[:, None, 0, :], cell)
+        lattice = lattice[np.linalg.norm(gap, axis=-1).min(axis=1) > 1.5]
+    depth = z_top - lattice[:, 0, 2]
+    outside = np.maximum(top_a - depth, depth - depth_a).clip(min=0)
+    centrality = np.minimum(depth - top_a, depth_a - depth)
+    order = np.lexsort((-centrality, outside))
+    n_free = int(free_mol.sum())
+    pick = order[:n_free]
+    start = lattice[pick]
+    if len(start) < n_free:
+        if not len(lattice):
+            raise ValueError("no ice lattice sites below the top layer to continue")
+        extra = lattice[rng.integers(0, len(lattice), n_free - len(start))]
+        extra = extra + rng.normal(0.0, 1.0, (len(extra), 1, 3))
+        start = np.concatenate([start, extra])
+    start = start + rng.normal(0.0, sigma_a, start.shape)
+    out = atoms.positions.copy()
+    water = out[: 3 * n_water].reshape(n_water, 3, 3)
+    water[free_mol] = start
+    out[: 3 * n_water] = water.reshape(-1, 3)
+    return out
+
+
 def solve(
     model: torch.nn.Module,
     schedule: NoiseSchedule,
@@ -69,21 +133,55 @@ def solve(
     method: str,
     seed: int,
     device: str | torch.device = "cpu",
+    *,
+    prior: str = "noise",
+    prior_sigma_a: float = 0.5,
+    top_a: float = 3.0,
+    projection: str = "none",
+    relax_steps: int = 50,
 ) -> tuple[list[Atoms], int]:
     """Sample one structure per problem (batched). Returns (structures, NFE per sample); each
-    structure's ``info`` records the sampler, steps, NFE, seed and noise schedule."""
+    structure's ``info`` records the sampler, steps, NFE, seed, noise schedule, prior and
+    projection.
+
+    Args:
+        prior: ``noise`` (free atoms drawn at ``schedule.sigma_max``) or ``lattice`` (completion
+            only: :func:`lattice_prior` at ``prior_sigma_a``, the sampler's schedule starting
+            there; ``top_a`` is the depth of the fixed layer, A).
+        projection, relax_steps: end-of-sampling projection onto rigid TIP4P/Ice waters
+            (:func:`iceafm.diffusion.projection.project_waters`; no network evaluation).
+    """
+    if prior not in PRIORS:
+        raise ValueError(f"diffusion.sample.prior = {prior!r}, expected one of {PRIORS}")
     structures = [p[0] for p in problems]
     slab = collate(structures, [p[1] for p in problems]).to(device)
-    z_centre = []
-    for atoms, fixed in problems:
-        top = atoms.positions[:, 2].max() if len(atoms) else 0.0
-        depth = depth_below_top(atoms)
-        free_depth = depth[~fixed] if (~fixed).any() else depth
-        z_top_o = top if not len(depth) else atoms.positions[:, 2][np.argmin(depth)]
-        z_centre.append(z_top_o - 0.5 * (free_depth.min() + min(depth_a, free_depth.max())))
-    x0 = initial_positions(slab, torch.tensor(z_centre), schedule.sigma_max, seed)
+    if prior == "lattice":
+        schedule = replace(schedule, sigma_max=float(prior_sigma_a))
+        x0 = torch.tensor(
+            np.concatenate(
+                [
+                    lattice_prior(p, top_a, depth_a, prior_sigma_a, [seed, k])
+                    for k, p in enumerate(problems)
+                ]
+            ),
+            dtype=slab.positions.dtype,
+            device=slab.positions.device,
+        )
+    else:
+        z_centre = []
+        for atoms, fixed in problems:
+            top = atoms.positions[:, 2].max() if len(atoms) else 0.0
+            depth = depth_below_top(atoms)
+            free_depth = depth[~fixed] if (~fixed).any() else depth
+            z_top_o = top if not len(depth) else atoms.positions[:, 2][np.argmin(depth)]
+            z_centre.append(z_top_o - 0.5 * (free_depth.min() + min(depth_a, free_depth.max())))
+        x0 = initial_positions(slab, torch.tensor(z_centre), schedule.sigma_max, seed)
     result = sample(model, schedule, slab, x0, steps, method, seed)
-    out = slab.with_positions(result.positions).to_atoms()
+    raw = slab.with_positions(result.positions).to_atoms()
+    out = [
+        project_waters(atoms, fixed, projection, relax_steps)
+        for atoms, (_, fixed) in zip(raw, problems, strict=True)
+    ]
     for atoms, (ref, fixed) in zip(out, problems, strict=True):
         atoms.info.update(
             sampler=method,
@@ -91,6 +189,8 @@ def solve(
             nfe=result.nfe,
             seed=seed,
             n_fixed=int(fixed.sum()),
+            prior=prior,
+            relax_steps=relax_steps if projection == "relax" else 0,
             **{f"schedule_{k}": v for k, v in schedule.__dict__.items()},
         )
         atoms.arrays["fixed"] = fixed.astype(int)
@@ -108,20 +208,52 @@ def run_sampling(
 ) -> None:
     """Rule ``diffusion_sample``: ``count`` unconditional slabs per reference composition and
     ``count`` completions of each reference's top layer, as multi-frame extxyz (atomic); each
-    frame's info holds the sampler, steps, NFE, seed, noise schedule, template index and draw."""
+    frame's info holds the sampler, steps, NFE, seed, noise schedule, prior, projection,
+    template index and draw. Completions start from ``sample_section['prior']`` (the lattice
+    prior falls back to noise, with a log line, where a cell has no ice1h_unit lattice); every
+    sample goes through ``sample_section['projection']``."""
     model, schedule, section = load_checkpoint(checkpoint, resolve_device(device))
     data = section["data"]
     refs = load_structures(reference_paths, data["families"], data["depth_a"])
     method, steps = sample_section["method"], sample_section["steps"]
     count, seed = sample_section["count"], sample_section["seed"]
     dev = resolve_device(device)
+    project = dict(
+        projection=sample_section.get("projection", "relax"),
+        relax_steps=sample_section.get("relax_steps", 50),
+    )
     gen_problems = [generation_problem(r, data["depth_a"]) for r in refs for _ in range(count)]
-    generated, _ = solve(model, schedule, gen_problems, data["depth_a"], steps, method, seed, dev)
+    generated, _ = solve(
+        model, schedule, gen_problems, data["depth_a"], steps, method, seed, dev, **project
+    )
     for k, atoms in enumerate(generated):
         atoms.info.update(template=k // count, draw=k % count)
     comp_problems = [completion_problem(r, data["top_a"], data["depth_a"]) for r in refs]
+    prior = dict(
+        prior=sample_section.get("prior", "lattice"),
+        prior_sigma_a=sample_section.get("prior_sigma_a", 0.2),
+        top_a=data["top_a"],
+    )
+    if prior["prior"] == "lattice":
+        try:
+            for problem in comp_problems:
+                lattice_prior(problem, data["top_a"], data["depth_a"], 0.0, 0)
+        except ValueError as err:  # not an ice1h_unit supercell (imports): start from noise
+            print(f"diffusion.sample.prior = lattice unavailable ({err}); using noise")
+            prior["prior"] = "noise"
     draws = [
-        solve(model, schedule, comp_problems, data["depth_a"], steps, method, seed + k, dev)[0]
+        solve(
+            model,
+            schedule,
+            comp_problems,
+            data["depth_a"],
+            steps,
+            method,
+            seed + k,
+            dev,
+            **prior,
+            **project,
+        )[0]
         for k in range(count)
     ]
     completed = []
