@@ -12,9 +12,12 @@ from ase import Atoms
 
 from iceafm.diffusion.config import diffusion_section
 from iceafm.diffusion.real_surface import (
+    HOH_ANGLE_DEG,
     ICE_IH_WATERS_PER_A3,
+    OH_BOND_A,
     VACUUM_A,
     RealSurfaceError,
+    complete_hydrogens,
     complete_prediction,
     completion_problem_from_prediction,
     pair_hydrogens,
@@ -47,6 +50,25 @@ def test_hydrogens_go_to_their_nearest_oxygen_two_at_most():
     assert pair_hydrogens(o, np.zeros((0, 3))) == [[], []]
 
 
+def test_missing_hydrogens_complete_a_rigid_water_pointing_down():
+    o = np.array([1.0, 2.0, 3.0])
+    for known in (np.zeros((0, 3)), np.array([[1.9, 2.3, 3.1]])):
+        h = complete_hydrogens(o, known)
+        assert h.shape == (2, 3)
+        if len(known):
+            assert np.allclose(h[0], known[0])
+        else:
+            assert np.allclose(np.linalg.norm(h - o, axis=1), OH_BOND_A)
+        u, v = h[0] - o, h[1] - o
+        if not len(known):
+            cos = u.dot(v) / np.linalg.norm(u) / np.linalg.norm(v)
+            assert np.degrees(np.arccos(cos)) == pytest.approx(HOH_ANGLE_DEG)
+        assert np.linalg.norm(v) == pytest.approx(OH_BOND_A) and v[2] < 0
+    one = complete_hydrogens(o, np.array([[1.0, 2.0, 3.9572]]))  # known O-H straight up
+    cos = (one[0] - o).dot(one[1] - o) / OH_BOND_A**2
+    assert np.degrees(np.arccos(cos)) == pytest.approx(HOH_ANGLE_DEG)
+
+
 def _prediction() -> Atoms:
     """A 12 x 10 A scan: three O, four H near them and one stray H; z relative to the top O."""
     return Atoms(
@@ -67,16 +89,18 @@ def test_problem_from_a_prediction_holds_the_predicted_atoms_and_sizes_the_subsu
         "network_o": 3,
         "network_h": 4,
         "network_h_dropped": 1,
-        "generated_top_h": 2,
+        "placed_top_h": 2,
         "subsurface_waters": n_sub,
     }
     assert slab.get_chemical_symbols() == ["O", "H", "H"] * (len(slab) // 3)
-    assert len(slab) == 3 * (3 + n_sub) and fixed.sum() == 7
+    assert len(slab) == 3 * (3 + n_sub) and fixed.sum() == 9 and fixed[:9].all()
     assert slab.pbc.tolist() == [True, True, False]
     assert np.allclose(slab.cell.lengths(), [12.0, 10.0, 8.0 + 2 * VACUUM_A])
     # the predicted atoms keep x, y; z shifted so that the top O sits depth_a + vacuum up
     kept = slab.positions[fixed]
-    assert np.allclose(sorted(kept[:, 0]), sorted([2, 8, 5, 2.9, 1.4, 8.5, 5]))
+    for x in (2, 8, 5, 2.9, 1.4, 8.5, 5):  # every predicted atom but the stray H
+        assert np.isclose(kept[:, 0], x).any(), x
+    assert not np.isclose(kept[:, 0], 10).any()
     top_o = slab.positions[fixed & (slab.numbers == 8), 2].max()
     assert top_o == pytest.approx(8.0 + VACUUM_A)
     # each water is O, H, H; the first O's two H are its predicted ones

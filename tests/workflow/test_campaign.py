@@ -1,6 +1,10 @@
 """The tiny campaign end to end (structures -> GPAW -> ppafm -> labels -> dataset -> detector,
-adaptation, diffusion, real images -> paper figures and report), then the rerun scope: a config
-edit reruns exactly the jobs whose output it shapes."""
+adaptation, diffusion, real images, the real surface completed by diffusion -> paper figures and
+report), then the rerun scope: a config edit reruns exactly the jobs whose output it shapes.
+
+The stages on real images (predict_real, adaptation, the completion, figures 4 and 6) need
+``../shared/data/experimental`` beside the checkout (CI has it); without it the workflow plans
+none of them and these tests expect none of them."""
 
 from __future__ import annotations
 
@@ -9,12 +13,21 @@ import zipfile
 
 import h5py
 import matplotlib.image
+import numpy as np
 import pytest
 from helpers import EXPERIMENTAL, job_counts, run_snakemake, tiny_config
 
 from iceafm.jobstats import parse_job_stats
 
 pytestmark = pytest.mark.slow
+
+#: The real premelting surface (predict_real, diffusion_complete_real, figure 6) and the real
+#: cluster stacks of the tiny config's adaptation (figure 4) are beside this checkout.
+REAL_SURFACE = (EXPERIMENTAL / "amorafm_ice_surface").is_dir()
+REAL_ADAPT = (EXPERIMENTAL / "ice_clusters_styletrans").is_dir()
+#: The jobs that exist only with the real surface.
+REAL_SURFACE_JOBS = {"predict_real", "predict_real_agreement", "diffusion_complete_real",
+                     "figure_real_surface"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +105,10 @@ def test_detector_is_trained_and_evaluated_and_a_train_edit_reruns_only_it(campa
     assert counts["train"] == 1 and counts["evaluate"] == 1, counts
 
 
-PAPER_FIGURES = ["structures_afm", "electrostatics", "detector", "adaptation", "diffusion"]
-if (EXPERIMENTAL / "amorafm_ice_surface").is_dir():
+PAPER_FIGURES = ["structures_afm", "electrostatics", "detector", "diffusion"]
+if REAL_ADAPT:
+    PAPER_FIGURES.append("adaptation")
+if REAL_SURFACE:
     PAPER_FIGURES.append("real_surface")
 
 
@@ -123,6 +138,34 @@ def test_every_paper_figure_is_made_and_in_the_report(campaign):
     assert "Figure 3: structure from AFM" in text  # a caption
 
 
+@pytest.mark.skipif(not REAL_SURFACE, reason=f"no real premelting surface in {EXPERIMENTAL}")
+def test_real_surface_is_completed_below_the_predicted_top_layer(campaign):
+    """Close the loop: the detector's top layer of the real surface, held fixed, with a
+    subsurface generated down to diffusion.data.depth_a."""
+    from ase.io import read
+
+    work, config, _ = campaign
+    prediction = read(work / "results/predict_real/amorafm_ice_surface.extxyz")
+    slab = read(work / "results/diffusion/real_surface/amorafm_ice_surface.extxyz")
+    summary_path = work / "results/diffusion/real_surface/amorafm_ice_surface.json"
+    summary = json.loads(summary_path.read_text())
+    n_pred_o = prediction.get_chemical_symbols().count("O")
+    fixed = slab.arrays["fixed"].astype(bool)
+    assert summary["network_o"] == n_pred_o > 0
+    assert fixed.sum() == 3 * summary["network_o"]  # whole waters, held fixed
+    assert summary["network_h"] + summary["placed_top_h"] == 2 * summary["network_o"]
+    assert len(slab) == 3 * (summary["network_o"] + summary["subsurface_waters"])
+    assert summary["subsurface_waters"] > summary["network_o"]  # 5 A of ice below 1 layer
+    assert summary["nfe"] == 2 * config["diffusion"]["sample"]["steps"] - 1
+    assert np.allclose(slab.cell.lengths()[:2], prediction.cell.lengths()[:2])
+    # the network's O keep their x (in the periodic scan; the slab only shifts z)
+    width = slab.cell.lengths()[0]
+    pred_o = prediction.positions[np.array(prediction.get_chemical_symbols()) == "O"]
+    kept_o = slab.positions[fixed & (slab.numbers == 8)]
+    assert np.allclose(np.sort(kept_o[:, 0] % width), np.sort(pred_o[:, 0] % width), atol=1e-3)
+    assert np.isfinite(slab.positions).all()
+
+
 def test_every_json_output_records_its_provenance(campaign):
     work, _, _ = campaign
     outputs = [
@@ -133,6 +176,7 @@ def test_every_json_output_records_its_provenance(campaign):
         work / "results/diffusion/equivariant/metrics.json",
         *(work / "results/adapt").glob("*/metrics.json"),
         *(work / "results/predict_real").glob("*.json"),
+        *(work / "results/diffusion/real_surface").glob("*.json"),
     ]
     assert len(outputs) >= 8
     import iceafm
@@ -144,30 +188,61 @@ def test_every_json_output_records_its_provenance(campaign):
         assert stamp["packages"]["torch"] and stamp["workflow_commit"], path
 
 
+#: What a diffusion sampler key reruns: sampling, evaluation, the completion and their figures.
+DIFFUSION_DOWNSTREAM = {"diffusion_sample", "diffusion_evaluate", "figure_diffusion"}
+if REAL_SURFACE:
+    DIFFUSION_DOWNSTREAM |= {"diffusion_complete_real", "figure_real_surface"}
+#: Every stage before the diffusion model (its training data are the structures).
+NOT_DIFFUSION = {"structure", "md", "dft", "afm", "labels", "dataset", "train", "evaluate",
+                 "predict_real", "predict_real_agreement", "adapt", "adapt_translator"}  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("section", "key", "value", "reruns", "untouched"),
+    ("section", "key", "value", "reruns", "untouched", "only"),
     [
         (
-            "afm", "tip", {"charge_e": -0.05},
+            ("afm",), "tip", {"charge_e": -0.05},
             {"afm", "dataset", "train", "evaluate", "plot_afm", "figure_structures_afm",
-             "figure_electrostatics", "figure_detector", "figure_adaptation"},
-            {"dft", "structure", "md", "diffusion", "diffusion_sample", "figure_diffusion"},
+             "figure_electrostatics", "figure_detector"}
+            | ({"figure_adaptation"} if REAL_ADAPT else set()),
+            {"dft", "structure", "md", "diffusion", "diffusion_sample", "figure_diffusion"}
+            | REAL_SURFACE_JOBS,  # the real images are predicted by the shipped model
+            False,
         ),
         (
-            "figures", "detector", {"dpi": 100}, {"figure_detector"}, set(),
+            ("figures",), "detector", {"dpi": 100}, {"figure_detector"}, set(), True,
+        ),
+        (
+            ("figures",), "real_surface", {"dpi": 100},
+            {"figure_real_surface"} if REAL_SURFACE else set(), set(), True,
+        ),
+        (
+            ("diffusion", "sample"), "steps", 3, DIFFUSION_DOWNSTREAM,
+            NOT_DIFFUSION | {"diffusion"}, True,
+        ),
+        (
+            ("diffusion", "train"), "lr", 0.001, DIFFUSION_DOWNSTREAM | {"diffusion"},
+            NOT_DIFFUSION, True,
         ),
     ],
-    ids=["afm.tip-downstream", "figures.detector-only"],
+    ids=["afm.tip-downstream", "figures.detector-only", "figures.real_surface-only",
+         "diffusion.sample-downstream", "diffusion.train-downstream"],
 )  # fmt: skip
-def test_config_edit_reruns_downstream_stages(campaign, section, key, value, reruns, untouched):
+def test_config_edit_reruns_downstream_stages(
+    campaign, section, key, value, reruns, untouched, only
+):
+    """``only``: nothing but ``reruns`` (and the gathers ``all``, ``total``) runs."""
     work, config, _ = campaign
     edited = json.loads(json.dumps(config))
-    edited.setdefault(section, {})[key] = value
+    node = edited
+    for name in section:
+        node = node.setdefault(name, {})
+    node[key] = value
     counts = job_counts(run_snakemake(work, "-n", config=edited).stdout)
     assert reruns <= set(counts), counts
     assert not untouched & set(counts), counts
-    if section == "figures":
-        assert set(counts) == {"figure_detector", "all", "total"}, counts
+    if only:
+        assert set(counts) - {"all", "total"} == reruns, counts
 
 
 def test_more_structures_run_only_the_new_samples_and_the_gathers(campaign):
@@ -186,6 +261,8 @@ def test_more_structures_run_only_the_new_samples_and_the_gathers(campaign):
         "structure__bilayer_metal_00001": 1, f"afm__{new_batch}": 1, f"labels__{new_batch}": 1
     }, batch_jobs
     assert counts.get("dataset") == 1, counts
-    # bilayer_metal is not a diffusion family and no MD input: those stay
-    assert not {"md", "diffusion", "diffusion_sample", "figure_diffusion"} & set(counts), counts
+    # bilayer_metal is not a diffusion family and no MD input: those stay, and so does the
+    # completion of the real surface
+    stay = {"md", "diffusion", "diffusion_sample", "figure_diffusion"} | REAL_SURFACE_JOBS
+    assert not stay & set(counts), counts
 

@@ -4,10 +4,11 @@
 
 
 def complete_real_sample_params():
-    """The sampler keys of diffusion.sample that the completion uses (not `count`, which only
-    the campaign's samples use)."""
-    section = config["diffusion"]["sample"]
-    return {k: v for k, v in section.items() if k != "count"}
+    """The keys of diffusion.sample that the completion uses: the sampler and, where the schema
+    has them, iceafm.diffusion.real_surface.SAMPLER_OPTIONS (not `count`, nor the lattice prior,
+    which needs an ice Ih supercell: the real scan is none)."""
+    keys = ("method", "steps", "seed", "projection", "relax_steps")
+    return {k: v for k, v in config["diffusion"]["sample"].items() if k in keys}
 
 
 rule diffusion_complete_real:

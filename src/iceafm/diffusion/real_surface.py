@@ -7,8 +7,10 @@ topmost O; the cell is the scan, not periodic). Steps (:func:`completion_problem
 
 1. Waters of the top layer: each predicted H joins its nearest predicted O within
    :data:`iceafm.diffusion.metrics.OH_MAX_A` (closest pairs first, at most two H per O); H with no
-   free O so close are dropped. The predicted atoms are held fixed; an O with fewer than two H gets
-   its missing H generated (free), so every water is whole.
+   free O so close are dropped. An O with fewer than two H gets the missing ones by the rigid
+   TIP4P/Ice geometry (:func:`complete_hydrogens`: pointing down, towards the subsurface that
+   receives their H-bonds), so that the top layer is whole waters, held fixed, as the model
+   was trained to complete (a fixed layer of whole molecules).
 2. The subsurface: as many waters as ice Ih holds (0.92 g/cm^3, :data:`ICE_IH_WATERS_PER_A3`) in
    the scan area between ``top_a`` and ``depth_a`` below the topmost O (the model places atoms, it
    does not decide how many: the same convention as completing a campaign structure), all free.
@@ -41,6 +43,10 @@ ICE_IH_WATERS_PER_A3 = ICE1H_UNIT_WATERS / float(np.prod(ICE1H_UNIT_A))
 """Number density of ice Ih at 0.92 g/cm^3, waters per A^3 (0.0308)."""
 VACUUM_A = 10.0
 """Vacuum above the topmost O and below ``depth_a`` in the completed slab's cell, A."""
+OH_BOND_A = 0.9572
+"""TIP4P/Ice O-H bond length, A (Abascal et al. 2005)."""
+HOH_ANGLE_DEG = 104.52
+"""TIP4P/Ice H-O-H angle, degrees."""
 SAMPLER_OPTIONS = ("projection", "relax_steps")
 """Keys of ``diffusion.sample`` passed on to :func:`iceafm.diffusion.tasks.solve` when the config
 has them (not the lattice prior: the scan is no ice Ih supercell)."""
@@ -68,6 +74,31 @@ def pair_hydrogens(
     return owners
 
 
+def complete_hydrogens(o_a: np.ndarray, h_a: np.ndarray) -> np.ndarray:
+    """The two H [2, 3] (A) of a water with O at ``o_a`` [3] and predicted H ``h_a`` [k, 3],
+    k <= 2: the predicted ones, then the missing ones by the rigid TIP4P/Ice geometry
+    (:data:`OH_BOND_A`, :data:`HOH_ANGLE_DEG`). One known H: the other in the plane of that O-H
+    and -z, on the -z side. None: the H-O-H plane through z and x, bisector along -z."""
+    h_a = np.asarray(h_a, dtype=np.float64).reshape(-1, 3)
+    angle = np.deg2rad(HOH_ANGLE_DEG)
+    down = np.array([0.0, 0.0, -1.0])
+    if len(h_a) >= 2:
+        return h_a[:2]
+    if len(h_a) == 1:
+        u = (h_a[0] - o_a) / max(float(np.linalg.norm(h_a[0] - o_a)), 1e-9)
+        w = down - down.dot(u) * u
+        if np.linalg.norm(w) < 1e-6:  # the known O-H along z: any perpendicular will do
+            w = np.array([1.0, 0.0, 0.0]) - u[0] * u
+        w /= np.linalg.norm(w)
+        second = o_a + OH_BOND_A * (np.cos(angle) * u + np.sin(angle) * w)
+        return np.stack([h_a[0], second])
+    x = np.array([1.0, 0.0, 0.0])
+    half = angle / 2
+    return np.stack(
+        [o_a + OH_BOND_A * (np.cos(half) * down + sign * np.sin(half) * x) for sign in (1, -1)]
+    )
+
+
 def subsurface_waters(area_a2: float, top_a: float, depth_a: float) -> int:
     """Waters of ice Ih in ``area_a2`` (A^2) between ``top_a`` and ``depth_a`` (A) of depth."""
     return int(round(ICE_IH_WATERS_PER_A3 * area_a2 * max(depth_a - top_a, 0.0)))
@@ -87,8 +118,9 @@ def completion_problem_from_prediction(
 
     Returns:
         The slab (waters O,H,H: top layer first, then subsurface; cell as in the module), the
-        fixed mask (True for the predicted atoms) and counts: ``network_o``, ``network_h``
-        (kept), ``network_h_dropped``, ``generated_top_h``, ``subsurface_waters``.
+        fixed mask (True for the top layer's waters) and counts: ``network_o``, ``network_h``
+        (kept), ``network_h_dropped``, ``placed_top_h`` (by :func:`complete_hydrogens`),
+        ``subsurface_waters``.
 
     Raises:
         RealSurfaceError: no predicted O, or a scan size that is not positive.
@@ -109,8 +141,8 @@ def completion_problem_from_prediction(
     n_sub = subsurface_waters(width * height, top_a, depth_a)
     positions, fixed = [], []
     for o, hs in enumerate(owners):
-        positions += [o_xyz[o], *(h_xyz[h] for h in hs), *([o_xyz[o]] * (2 - len(hs)))]
-        fixed += [True] * (1 + len(hs)) + [False] * (2 - len(hs))
+        positions += [o_xyz[o], *complete_hydrogens(o_xyz[o], h_xyz[hs])]
+        fixed += [True] * 3
     for _ in range(n_sub):
         o = [rng.uniform(0, width), rng.uniform(0, height), z_top - rng.uniform(top_a, depth_a)]
         positions += [o, o, o]
@@ -129,7 +161,7 @@ def completion_problem_from_prediction(
         "network_o": len(owners),
         "network_h": kept,
         "network_h_dropped": len(h_xyz) - kept,
-        "generated_top_h": 2 * len(owners) - kept,
+        "placed_top_h": 2 * len(owners) - kept,
         "subsurface_waters": n_sub,
     }
     return slab, np.array(fixed), counts
