@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from iceafm.figures.paper import Style, detection_scores_panel, paper_figure
+from iceafm.figures.paper import DataPanel, Style, detection_scores_panel, paper_figure
 
 
 def _stage_png(path, seed):
@@ -43,3 +43,16 @@ def test_figure_has_every_panel_and_follows_the_style(tmp_path):
 def test_no_panels_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="no panels"):
         paper_figure("Figure X", [], Style(6, 80, 7, 2), [tmp_path / "x.png"])
+
+
+def test_a_data_panel_keeps_its_own_aspect(tmp_path):
+    """A wide DataPanel alone in its row fills the width at its own height: a 4:1 panel makes
+    the figure about a quarter as tall as wide (plus the title lines), a 1.4:1 one much taller."""
+    draw = lambda ax: ax.plot([0, 1], [0, 1])  # noqa: E731
+    heights = {}
+    for aspect in (4.0, 1.4):
+        out = tmp_path / f"{aspect}.png"
+        paper_figure("Figure X", [("wide", DataPanel(draw, aspect))], Style(8, 50, 7, 1), [out])
+        heights[aspect] = matplotlib.image.imread(out).shape[0] / 50  # inches
+    assert heights[4.0] == pytest.approx(8 / 4.0 + 0.3 * 2.5 * 7 / 8, abs=0.05)
+    assert heights[1.4] > 2 * heights[4.0]
