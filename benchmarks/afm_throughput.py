@@ -22,6 +22,7 @@ from ase.io import write
 from ppafm import HighLevel
 from ppafm import common as ppu
 
+from iceafm.afm.compare import stack_rel_diff
 from iceafm.afm.errors import OpenClUnavailableError
 from iceafm.afm.forcefield import build_force_field, slab_z_range, water_point_charges
 from iceafm.afm.params import AfmSettings, CantileverParams, ScanParams, TipParams, ViewParams
@@ -136,7 +137,7 @@ def opencl_timing(atoms, settings: AfmSettings, views: list[View], cpu_df: np.nd
         df = ours(atoms, settings, views, relax_fz_opencl)
     seconds = time.perf_counter() - t0
     on_gpu = bool(device.context.devices[0].type & cl.device_type.GPU)
-    diff = np.abs(df - cpu_df).max(axis=(1, 2, 3)) / np.ptp(cpu_df, axis=(1, 2, 3))
+    diff = stack_rel_diff(df, cpu_df)
     key = "opencl_gpu_stacks_per_s" if on_gpu else "opencl_cpu_stacks_per_s"
     note = "" if on_gpu else "; GPU stacks/s needs a GPU node"
     return {
@@ -182,7 +183,7 @@ def main() -> None:
 
     # Same physics, different force-field grids (slab 0.1 A vs ppafm's full cell, rotated
     # with the sample): report how far apart the images are, relative to the image range.
-    diff = np.abs(ours_df - base_df).max(axis=(1, 2, 3)) / np.ptp(base_df, axis=(1, 2, 3))
+    diff = stack_rel_diff(ours_df, base_df)
     record = {
         **machine_info(("ppafm", "numpy", "ase", "pyopencl")),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
