@@ -12,9 +12,7 @@ from ase import Atoms
 
 from iceafm.diffusion.config import diffusion_section
 from iceafm.diffusion.real_surface import (
-    HOH_ANGLE_DEG,
     ICE_IH_WATERS_PER_A3,
-    OH_BOND_A,
     VACUUM_A,
     RealSurfaceError,
     complete_hydrogens,
@@ -26,6 +24,8 @@ from iceafm.diffusion.real_surface import (
 from iceafm.diffusion.score_net import build_model
 from iceafm.diffusion.sde import NoiseSchedule
 from iceafm.figures.real_surface import plot_completed_surface
+from iceafm.structures.water import ANGLE_HOH_DEG as HOH_ANGLE_DEG
+from iceafm.structures.water import R_OH_A as OH_BOND_A
 
 
 def test_ice_density_is_ice_ih_at_0_92_g_per_cm3():

@@ -8,7 +8,7 @@ topmost O; the cell is the scan, not periodic). Steps (:func:`completion_problem
 1. Waters of the top layer: each predicted H joins its nearest predicted O within
    :data:`iceafm.diffusion.metrics.OH_MAX_A` (closest pairs first, at most two H per O); H with no
    free O so close are dropped. An O with fewer than two H gets the missing ones by the rigid
-   TIP4P/Ice geometry (:func:`complete_hydrogens`: pointing down, towards the subsurface that
+   TIP4P geometry (:func:`complete_hydrogens`: pointing down, towards the subsurface that
    receives their H-bonds), so that the top layer is whole waters, held fixed, as the model
    was trained to complete (a fixed layer of whole molecules).
 2. The subsurface: as many waters as ice Ih holds (0.92 g/cm^3, :data:`ICE_IH_WATERS_PER_A3`) in
@@ -36,6 +36,7 @@ from iceafm.diffusion.baselines import ICE1H_UNIT_A
 from iceafm.diffusion.metrics import OH_MAX_A, hbond_stats, validity
 from iceafm.diffusion.sde import NoiseSchedule
 from iceafm.diffusion.tasks import solve
+from iceafm.structures.water import ANGLE_HOH_DEG, R_OH_A, hydrogens_along
 
 ICE1H_UNIT_WATERS = 16
 """Waters in GenIce3's ice1h_unit cell (:data:`iceafm.diffusion.baselines.ICE1H_UNIT_A`)."""
@@ -43,10 +44,6 @@ ICE_IH_WATERS_PER_A3 = ICE1H_UNIT_WATERS / float(np.prod(ICE1H_UNIT_A))
 """Number density of ice Ih at 0.92 g/cm^3, waters per A^3 (0.0308)."""
 VACUUM_A = 10.0
 """Vacuum above the topmost O and below ``depth_a`` in the completed slab's cell, A."""
-OH_BOND_A = 0.9572
-"""TIP4P/Ice O-H bond length, A (Abascal et al. 2005)."""
-HOH_ANGLE_DEG = 104.52
-"""TIP4P/Ice H-O-H angle, degrees."""
 SAMPLER_OPTIONS = ("projection", "relax_steps")
 """Keys of ``diffusion.sample`` passed on to :func:`iceafm.diffusion.tasks.solve` when the config
 has them (not the lattice prior: the scan is no ice Ih supercell)."""
@@ -76,11 +73,12 @@ def pair_hydrogens(
 
 def complete_hydrogens(o_a: np.ndarray, h_a: np.ndarray) -> np.ndarray:
     """The two H [2, 3] (A) of a water with O at ``o_a`` [3] and predicted H ``h_a`` [k, 3],
-    k <= 2: the predicted ones, then the missing ones by the rigid TIP4P/Ice geometry
-    (:data:`OH_BOND_A`, :data:`HOH_ANGLE_DEG`). One known H: the other in the plane of that O-H
-    and -z, on the -z side. None: the H-O-H plane through z and x, bisector along -z."""
+    k <= 2: the predicted ones, then the missing ones by the rigid TIP4P geometry
+    (:data:`iceafm.structures.water.R_OH_A`, ``ANGLE_HOH_DEG``). One known H: the other in the
+    plane of that O-H and -z, on the -z side. None: the H-O-H plane through z and x, bisector
+    along -z."""
     h_a = np.asarray(h_a, dtype=np.float64).reshape(-1, 3)
-    angle = np.deg2rad(HOH_ANGLE_DEG)
+    angle = np.deg2rad(ANGLE_HOH_DEG)
     down = np.array([0.0, 0.0, -1.0])
     if len(h_a) >= 2:
         return h_a[:2]
@@ -90,13 +88,10 @@ def complete_hydrogens(o_a: np.ndarray, h_a: np.ndarray) -> np.ndarray:
         if np.linalg.norm(w) < 1e-6:  # the known O-H along z: any perpendicular will do
             w = np.array([1.0, 0.0, 0.0]) - u[0] * u
         w /= np.linalg.norm(w)
-        second = o_a + OH_BOND_A * (np.cos(angle) * u + np.sin(angle) * w)
+        second = o_a + R_OH_A * (np.cos(angle) * u + np.sin(angle) * w)
         return np.stack([h_a[0], second])
     x = np.array([1.0, 0.0, 0.0])
-    half = angle / 2
-    return np.stack(
-        [o_a + OH_BOND_A * (np.cos(half) * down + sign * np.sin(half) * x) for sign in (1, -1)]
-    )
+    return hydrogens_along(np.asarray(o_a, dtype=np.float64), down + x, down - x)
 
 
 def subsurface_waters(area_a2: float, top_a: float, depth_a: float) -> int:
