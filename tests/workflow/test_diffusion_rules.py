@@ -40,6 +40,10 @@ def test_products_and_metrics(diffusion_run):
     assert metrics["nfe"] == 2 * config["diffusion"]["sample"]["steps"] - 1
     frames = read(work / "results/diffusion/equivariant/samples/completed.extxyz", index=":")
     assert frames[0].info["sampler"] == "heun" and "schedule_sigma_max" in frames[0].info
+    # defaults: completions from the lattice prior at 0.2 A, every sample projected (valid)
+    assert metrics["projection"] == "relax" and metrics["completion_prior"] == "lattice"
+    assert frames[0].info["prior"] == "lattice" and frames[0].info["schedule_sigma_max"] == 0.2
+    assert metrics["validity"] == 1.0
     assert (work / "results/diffusion/equivariant/evaluation.png").stat().st_size > 0
     history = json.loads((work / "results/diffusion/plain/train.json").read_text())
     assert len(history["train_loss"]) == config["diffusion"]["train"]["epochs"]

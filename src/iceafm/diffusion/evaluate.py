@@ -159,6 +159,8 @@ def run_evaluation(
         completed[model] = read(comp_path, index=":", format="extxyz")
         metrics = generation_metrics(generated[model], refs, evaluate["min_nonbonded_a"])
         metrics["nfe"] = int(generated[model][0].info["nfe"])
+        metrics["projection"] = str(generated[model][0].info.get("projection", "none"))
+        metrics["completion_prior"] = str(completed[model][0].info.get("prior", "noise"))
         metrics.update(
             completion_metrics(
                 _group(completed[model]), problems, evaluate["bands_a"], evaluate["match_a"]
