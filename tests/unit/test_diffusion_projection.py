@@ -8,15 +8,10 @@ import pytest
 from ase import Atoms
 
 from iceafm.diffusion.metrics import free_oxygens, validity
-from iceafm.diffusion.projection import (
-    R_OH_A,
-    THETA_HOH_DEG,
-    assign_hydrogens,
-    project_waters,
-    rigid_fit,
-)
+from iceafm.diffusion.projection import assign_hydrogens, project_waters, rigid_fit
 from iceafm.diffusion.tasks import completion_problem, lattice_prior
 from iceafm.structures.ice_basal import basal_slab
+from iceafm.structures.water import ANGLE_HOH_DEG, R_OH_A
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +50,7 @@ def test_rigid_fit_geometry():
     h1, h2 = o + [[1.2, 0.0, 0.0]], o + [[0.0, 1.1, 0.2]]
     out = rigid_fit(o, h1, h2)
     r, angle = _geometry(out)
-    assert np.allclose(r, R_OH_A, atol=1e-9) and np.allclose(angle, THETA_HOH_DEG, atol=1e-6)
+    assert np.allclose(r, R_OH_A, atol=1e-9) and np.allclose(angle, ANGLE_HOH_DEG, atol=1e-6)
     assert np.linalg.norm(out[0, 0] - o[0]) < 0.15
     again = rigid_fit(out[:, 0], out[:, 1], out[:, 2])
     assert np.allclose(again, out, atol=1e-9)
@@ -80,7 +75,7 @@ def test_projection_repairs_a_broken_slab(slab):
     assert not validity(broken)
     rigid = project_waters(broken, fixed, "rigid")
     r, angle = _geometry(rigid.positions.reshape(n, 3, 3)[3:])
-    assert np.allclose(r, R_OH_A, atol=1e-6) and np.allclose(angle, THETA_HOH_DEG, atol=1e-4)
+    assert np.allclose(r, R_OH_A, atol=1e-6) and np.allclose(angle, ANGLE_HOH_DEG, atol=1e-4)
     assert not validity(rigid)
     relaxed = project_waters(broken, fixed, "relax", relax_steps=30)
     assert validity(relaxed) and relaxed.info["projection"] == "relax"

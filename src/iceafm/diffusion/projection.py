@@ -32,11 +32,8 @@ from iceafm.diffusion.metrics import (
     TIP4P_ICE_SIGMA_A,
 )
 from iceafm.structures.checks import count_waters
+from iceafm.structures.water import ANGLE_HOH_DEG, R_OH_A
 
-R_OH_A = 0.9572
-"""TIP4P/Ice O-H bond length, A."""
-THETA_HOH_DEG = 104.52
-"""TIP4P/Ice H-O-H angle, degrees."""
 PROJECTIONS = ("none", "rigid", "relax")
 RELAX_CUTOFF_A = 6.0
 SWITCH_START_A = 5.0
@@ -48,7 +45,7 @@ OVERLAP_A = {"OO": 2.5, "OH": 1.6, "HH": 1.6}
 
 def water_body() -> np.ndarray:
     """Rigid TIP4P/Ice water in its body frame: rows O, H1, H2, shape [3, 3], A (O at 0)."""
-    half = np.radians(THETA_HOH_DEG) / 2
+    half = np.radians(ANGLE_HOH_DEG) / 2
     return np.array(
         [
             [0.0, 0.0, 0.0],
