@@ -37,7 +37,7 @@ for _batch in BATCHES:
         name:
             f"labels__{_batch.name}"
         input:
-            structure=[STRUCTURE_FILES[s] for s in _batch.members],
+            structure=[structure_path(s) for s in _batch.members],
         output:
             [update(f"results/labels/{s}.npz") for s in _batch.members],
         params:

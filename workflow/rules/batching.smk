@@ -48,20 +48,9 @@ def structure_batch_params(batch):
     return {k: v for k, v in section.items() if k not in ("count", "resources")}
 
 
-def outputs_by_sample(batches, stage):
-    """{sample: its output file} of the batch rules ``<stage>__<batch>``, taken from the rules
-    themselves: an input given as a rule's output names its producer, so planning skips the
-    search of every rule's outputs for that file (at 10,000 structures, seconds of a dry run)."""
-    files = {}
-    for batch in batches:
-        outputs = getattr(rules, f"{stage}__{batch.name}").output
-        files.update(zip(batch.members, outputs, strict=True))
-    return files
-
-
 def afm_batch_inputs(batch):
     """Each member's structure, plus its DFT potential and record in Hartree mode."""
-    inputs = {"structure": [STRUCTURE_FILES[s] for s in batch.members]}
+    inputs = {"structure": [structure_path(s) for s in batch.members]}
     if config["afm"]["electrostatics"] == "hartree":
         inputs["hartree"] = [f"results/dft/{s}/hartree.cube" for s in batch.members]
         inputs["dft_json"] = [f"results/dft/{s}/dft.json" for s in batch.members]

@@ -37,10 +37,6 @@ for _batch in STRUCTURE_BATCHES:
             "../scripts/structure.py"
 
 
-# every sample's structure file, as an output of its batch rule (inputs of later stages)
-STRUCTURE_FILES = outputs_by_sample(STRUCTURE_BATCHES, "structure")
-
-
 rule plot_structures:
     input:
         lambda wildcards: [structure_path(s) for s in plot_samples()],
