@@ -484,6 +484,7 @@ def main() -> None:
         **machine_info(packages=("gpaw", "ase", "ppafm")),
         "ranks": 1,
         "structures": list(paths),
+        "structures_not_judged": [name for name in STRUCTURES if name not in paths],
         "reused_cubes": args.reuse,
         "cubes": str(WORK.relative_to(REPO)),
         "settings": {k: v for k, v in dft_config.items() if k not in ("mode", "resources", "plot")},
