@@ -50,6 +50,17 @@ def section_hash(section: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def inputs_key(paths: Iterable[str | os.PathLike]) -> str:
+    """16 hex digits identifying the current version of input files (name, size, modification
+    time in ns): a resumable state saved under it belongs to exactly these inputs, so a job
+    rerun because an input was remade starts afresh, and a killed job (same files) resumes."""
+    parts = []
+    for path in paths:
+        stat = os.stat(path)
+        parts.append(f"{os.path.basename(path)}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
 @functools.cache
 def software_versions() -> dict[str, str | None]:
     """{distribution: version or None if not installed} for iceafm and :data:`PACKAGES`."""

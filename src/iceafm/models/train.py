@@ -48,6 +48,7 @@ from iceafm.models.checkpoint import config_hash, load_checkpoint, save_checkpoi
 from iceafm.models.detector import Detector, DetectorMeta
 from iceafm.models.evaluate import evaluate_split
 from iceafm.models.unet3d import DetectorNet, NetConfig
+from iceafm.provenance import inputs_key
 
 #: Keys that change how, not what, a run computes: left out of the config hash.
 OPERATIONAL_KEYS = ("device", "workers")
@@ -349,6 +350,8 @@ def train_detector(
             _write_csv(log_csv, history)
         if world > 1:
             dist.barrier()
+    if rank == 0 and start_epoch >= config.epochs:
+        _write_csv(log_csv, history)  # a finished state: the log of the run it holds
     net.eval()
     return detector
 
@@ -363,11 +366,14 @@ def run_training(
     threads: int = 1,
 ) -> None:
     """Rule ``train``: validate the ``train`` config, train (resuming from
-    ``state_dir/<config hash>.pt``, so an edited config starts afresh and an unchanged one
-    continues) and copy the final state to ``checkpoint_path`` atomically. With several visible
+    ``state_dir/<config hash>-<inputs key>.pt``, so an edited config or a remade dataset split
+    starts afresh and a killed job on the same files continues;
+    :func:`iceafm.provenance.inputs_key`) and copy the final state to ``checkpoint_path``
+    atomically. With several visible
     GPUs (device auto/cuda) the training runs under ``torchrun``, one process per GPU."""
     config = TrainConfig.from_config(train)
-    state_path = Path(state_dir) / f"{config.hash()}.pt"
+    splits = [p for p in (train_path, val_path) if p and Path(p).exists()]
+    state_path = Path(state_dir) / f"{config.hash()}-{inputs_key(splits)}.pt"
     torch.set_num_threads(max(1, threads))
     n_gpus = torch.cuda.device_count() if config.device in ("auto", "cuda") else 0
     if n_gpus > 1 and "WORLD_SIZE" not in os.environ:
