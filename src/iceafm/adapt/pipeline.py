@@ -157,17 +157,20 @@ def run_translator(
     translated_out: str | Path,
     history_csv: str | Path,
 ) -> None:
-    """Train (resumably, ``state_dir/<hash>.pt``) the CycleGAN on the simulated training split and
-    the real stacks; write its state, the translated split and the per-epoch losses."""
+    """Train (resumably, ``state_dir/<hash>-<inputs key>.pt``: a remade split or base model
+    starts afresh, :func:`iceafm.provenance.inputs_key`) the CycleGAN on the simulated training
+    split and the real stacks; write its state, the translated split and the per-epoch losses."""
     from iceafm.models import load_detector
     from iceafm.models.train import resolve_device
+    from iceafm.provenance import inputs_key
 
     adapt = AdaptConfig.from_config(section)
     det = load_detector(base_model)
     check_compatible(det, train_split)
     real = [df for _, df, _ in real_inputs(adapt, predict_real, det, images_dir)]
     sim = split_stacks(train_split)
-    state = Path(state_dir) / f"{adapt.translator.hash()}.pt"
+    key = inputs_key([train_split, base_model])
+    state = Path(state_dir) / f"{adapt.translator.hash()}-{key}.pt"
     state.parent.mkdir(parents=True, exist_ok=True)
     model, history = train_translator(adapt.translator, sim, real, state)
     device = resolve_device(adapt.translator.device)
