@@ -479,7 +479,9 @@ def main() -> None:
     lcao_s = sum(r["lcao_cpu_seconds"] for r in per_structure.values())
     fd_s = sum(r["fd_cpu_seconds"] for r in per_structure.values())
     worst = {key: max(r[key] for r in per_structure.values()) for key in METRICS}
-    reached = goal_route(afm)
+    # The goal is over every structure: a subset run judges nothing (null), it only measures.
+    complete = set(paths) == set(STRUCTURES)
+    reached = goal_route(afm) if complete else None
     record = {
         **machine_info(packages=("gpaw", "ase", "ppafm")),
         "ranks": 1,
@@ -500,14 +502,21 @@ def main() -> None:
         **worst,
         "afm_rel_diff_lcao_vs_fd": afm["lcao"]["afm_rel_diff_vs_fd"],
         "afm_goal": f"afm_rel_diff_vs_fd <= {AFM_REL_DIFF_GOAL} at fd_over_route >= {FD_OVER_GOAL}",
-        "afm_goal_met_by_lcao": afm["lcao"]["afm_rel_diff_vs_fd"] <= AFM_REL_DIFF_GOAL
-        and fd_s / lcao_s >= FD_OVER_GOAL,
+        "afm_goal_met_by_lcao": (
+            afm["lcao"]["afm_rel_diff_vs_fd"] <= AFM_REL_DIFF_GOAL and fd_s / lcao_s >= FD_OVER_GOAL
+        )
+        if complete
+        else None,
         "afm_goal_route": reached,
         "afm_routes": afm,
         "per_structure": per_structure,
         "goal": "LCAO >= 3x cheaper than FD, relative RMS < 0.05",
-        "goal_met": fd_s / lcao_s >= 3 and worst["potential_rel_rms_lcao_vs_fd"] < 0.05,
-        "goal_met_by_metric": {key: fd_s / lcao_s >= 3 and worst[key] < 0.05 for key in METRICS},
+        "goal_met": fd_s / lcao_s >= 3 and worst["potential_rel_rms_lcao_vs_fd"] < 0.05
+        if complete
+        else None,
+        "goal_met_by_metric": {key: fd_s / lcao_s >= 3 and worst[key] < 0.05 for key in METRICS}
+        if complete
+        else None,
         "note": "cpu_seconds: the GPAW run's process CPU time (1 MPI rank, OMP_NUM_THREADS=1), "
         "robust to other jobs on the machine; fd_over_lcao and fd_over_route are ratios of "
         "CPU seconds summed over the structures; core_seconds (wall x ranks, from dft.json) "
