@@ -2,11 +2,11 @@
 potential and on the AFM images, for the demo's structure kinds.
 
 For each structure, both modes run with the demo campaign's ``dft`` settings (same grid
-spacing h, smearing, k-points, dipole correction); only ``mode`` differs. Reports core-seconds
-per structure and how far LCAO's electrostatic potential V (V, from ``hartree.cube``) is from
-FD's in the AFM region R: the grid points 2-6 A above the topmost atom, whole cell in x and y
-(shape (nx, ny, m), m planes). With ``rms_R(f) = sqrt(mean over R of |f|^2)`` and
-``mean_xy(f)[k]`` the mean of f over plane k:
+spacing h, smearing, k-points, dipole correction); only ``mode`` differs. Reports CPU seconds
+(and core-seconds: wall x ranks) per structure and how far LCAO's electrostatic potential V
+(V, from ``hartree.cube``) is from FD's in the AFM region R: the grid points 2-6 A above the
+topmost atom, whole cell in x and y (shape (nx, ny, m), m planes). With
+``rms_R(f) = sqrt(mean over R of |f|^2)`` and ``mean_xy(f)[k]`` the mean of f over plane k:
 
 - ``potential_rel_rms_lcao_vs_fd``: rms_R(V_lcao - V_fd) / rms_R(V_fd).
 - ``potential_rel_rms_lcao_vs_fd_offset_removed``: the same for V - mean_R(V) (each mode's
