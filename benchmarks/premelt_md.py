@@ -11,15 +11,23 @@ step, setup excluded, as simulated ns per day of one core:
 - ``ase_tip4p_ns_per_day``: iceafm.md.ase_tip4p.melt_top (ASE's TIP4P calculator, cutoff 7 A,
   vectorised RATTLE), the premelt family's former engine.
 
-QLL: ``qll_bilayers`` = liquid-like molecules (iceafm.md.order) / molecules per bilayer, averaged
-over frames every ``--frame-ps`` of the last ``--production-ps`` after ``--equilibration-ps``,
-at Tm - 20, Tm - 10 and Tm - 4 K (Tm = 270 K). On this CPU only ~100 ps per temperature fit;
-premelting equilibrates over nanoseconds (Conde et al. 2008 ran several ns per point; Baran et
-al. 2024 hundreds of ns), so these are early-time values, not equilibrium thicknesses.
+QLL at Tm - 20, Tm - 10 and Tm - 4 K (Tm = 270 K): one trajectory per temperature of
+``--length-ps`` (frames every ``--frame-ps``), grown in rounds from resumable checkpoints under
+``benchmarks/work/premelt_md/`` (``--grow-only``: run the MD only, round robin over the
+temperatures, so that a run stopped early leaves them equally long; then the plain command
+measures and analyses without more MD). ``qll_bilayers``: liquid-like free molecules per
+molecules in a bilayer, liquid-like meaning a neighbour-averaged tetrahedral q below a cut
+calibrated on bulk ice Ih at the same temperature (its 1 % quantile), averaged over the frames
+after ``--equilibration-ps``, with a standard error from 5 block means; cross-checked by the
+fixed cut q < 0.85 and by the distance of each O from the ideal lattice sites (see
+``QLL_DEFINITION``). Premelting equilibrates over nanoseconds (Conde et al. 2008 ran several
+ns per point; Baran et al. 2024 hundreds of ns): on one shared CPU core about 1 ns per
+temperature fits.
 
-Writes ``benchmarks/results/premelt_md.json`` and ``premelt_md.png`` (profiles + side view).
-Run: ``nice -n 15 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/premelt_md.py`` (about
-10 min on one core).
+Writes ``benchmarks/results/premelt_md.json`` and ``premelt_md.png`` (profiles, QLL against
+time, side view). Run: ``nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python
+benchmarks/premelt_md.py --grow-only --length-ps 1000`` (about 1 h on one core), then the same
+without ``--grow-only`` (about 10 min: speeds, bulk references, analysis).
 """
 
 from __future__ import annotations
@@ -33,10 +41,25 @@ import numpy as np
 
 from iceafm.figures.premelt import plot_premelt
 from iceafm.md.ase_tip4p import melt_top
-from iceafm.md.order import order_profile
-from iceafm.md.simulate import MDSettings, choose_platform, md_box_a, run_trajectory
+from iceafm.md.order import (
+    BILAYER_A,
+    Q_LIQUID,
+    OrderProfile,
+    averaged_order,
+    bilayer_index,
+    block_average,
+    calibrated_cut,
+    site_distance,
+)
+from iceafm.md.simulate import (
+    MDSettings,
+    choose_platform,
+    md_box_a,
+    run_trajectory,
+    sample_bulk,
+)
 from iceafm.md.tip4p_ice import MELTING_POINT_K
-from iceafm.structures.ice_basal import basal_slab
+from iceafm.structures.ice_basal import basal_slab, ice_ih_bulk
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine_info, write_result  # noqa: E402
@@ -66,7 +89,43 @@ REFERENCES = [
         "qll_bilayers_near_tm": round(10.0 / 3.677, 1),
         "note": "1 nm / 0.3677 nm per basal bilayer; reached after hundreds of ns",
     },
+    {
+        "source": "C. Vega, M. Martin-Conde and A. Patrykiejew, Mol. Phys. 104, 3583 (2006)",
+        "finding": "ice Ih with a free surface, runs of more than 7 ns: a thin liquid layer "
+        "below Tm while the block stays stable; at Tm the whole block melts from the surface",
+        "qll_bilayers": None,
+    },
+    {
+        "source": "J. Shi, M. Fulford, H. Li, M. Marzook, M. Reisjalali, M. Salvalaglio and "
+        "C. Molteni, Phys. Chem. Chem. Phys. (2022), doi:10.1039/D2CP00752E, TIP4P/Ice surfaces",
+        "finding": "order parameters (Steinhardt variants, entropy fingerprint, DeepIce) give "
+        "qualitatively the same QLL; its thickness increases gradually with temperature; "
+        "they differ mainly at the solid-liquid boundary, as ours do",
+        "qll_bilayers": None,
+    },
 ]
+
+
+N_BLOCKS = 5
+FALSE_LIQUID_RATE = 0.01
+BULK_PS = (20.0, 40.0)  # equilibration, sampling of the bulk ice reference
+CRITERIA = ("q", "q_fixed_cut", "site")
+QLL_DEFINITION = (
+    "liquid-like molecules among the free ones, per molecules in a bilayer (32), per frame; "
+    "mean over the frames after the dropped equilibration, standard error from 5 block means; "
+    "the slab has one free surface (top), so this is the top surface's QLL. Liquid-like: "
+    "neighbour-averaged tetrahedral q (iceafm.md.order) below q_cut, the 1 % quantile of q in "
+    "bulk ice Ih at the same temperature (128 molecules, the slab's lateral cell, NVT, 40 ps; "
+    "1 % of bulk ice is miscalled: a bias of at most +0.05 bilayers here). Cross-checks: "
+    f"q < {Q_LIQUID} (qll_bilayers_q_fixed_cut) and O farther than site_cut_a (the bulk's 99 % "
+    "quantile of the distance to its site) from every ideal lattice site (qll_bilayers_site)"
+)
+
+
+def block_means(values: np.ndarray, times_ps: np.ndarray, block_ps: float) -> np.ndarray:
+    """Means of ``values`` over consecutive ``block_ps`` windows of ``times_ps`` (ps)."""
+    index = ((np.asarray(times_ps) - 1e-9) // block_ps).astype(int)
+    return np.bincount(index, weights=values) / np.bincount(index)
 
 
 def ns_per_day(seconds_per_step: float) -> float:
@@ -99,74 +158,149 @@ def ase_seconds_per_step(slab, fixed, steps: tuple[int, int]) -> float:
     return (cpu[1] - cpu[0]) / (steps[1] - steps[0])
 
 
-def qll_run(slab, fixed, temperature_k, args):
-    """Frames of one trajectory and the QLL per frame."""
+def trajectory(slab, fixed, temperature_k: float, length_ps: float, frame_ps: float):
+    """Frames every ``frame_ps`` of the first ``length_ps`` of the trajectory at
+    ``temperature_k`` (grown from, or cut from, its checkpoint), and the wall seconds."""
     settings = MDSettings(
-        temperature_k, equilibration_ps=args.equilibration_ps,
-        production_ps=args.production_ps, frame_spacing_ps=args.frame_ps,
+        temperature_k, equilibration_ps=0.0, production_ps=length_ps, frame_spacing_ps=frame_ps,
         timestep_fs=TIMESTEP_FS,
     )  # fmt: skip
     start = time.perf_counter()
     frames = run_trajectory(
-        slab, fixed, settings, 7, WORK / f"qll-{temperature_k:.0f}.npz", 10.0, "CPU", 1,
+        slab, fixed, settings, 7, WORK / f"premelt-{temperature_k:.0f}K.npz", 20.0, "CPU", 1,
         log=lambda line: print(f"  {temperature_k:.0f} K {line}", flush=True),
     )  # fmt: skip
-    wall = time.perf_counter() - start
-    per_bilayer = int((fixed.sum()) // FIXED_BILAYERS)
-    profiles = [
-        order_profile(f, moving=~fixed, per_bilayer=per_bilayer, n_layers=BILAYERS)
-        for f in frames
-    ]
-    return frames, profiles, wall
+    return frames, time.perf_counter() - start
+
+
+def grow(slab, fixed, temperatures, length_ps: float, chunk_ps: float, frame_ps: float) -> None:
+    """Run all trajectories to ``length_ps`` in rounds of ``chunk_ps`` (round robin), so that
+    a run stopped early leaves every temperature about equally long."""
+    for target in np.arange(chunk_ps, length_ps + chunk_ps / 2, chunk_ps):
+        for temperature in temperatures:
+            trajectory(slab, fixed, temperature, min(float(target), length_ps), frame_ps)
+        print(f"round to {target:.0f} ps done", flush=True)
+
+
+def bulk_cuts(temperature_k: float) -> dict:
+    """Liquid cuts from bulk ice Ih at ``temperature_k`` in the slab's lateral cell (GenIce3,
+    2 x 2 x 2 cells, 128 molecules, NVT): the ``FALSE_LIQUID_RATE`` quantile of averaged q and
+    the 1 - ``FALSE_LIQUID_RATE`` quantile of the O distance to its lattice site (after the
+    small drift of the whole box is removed)."""
+    bulk = ice_ih_bulk(SUPERCELL, 2, genice_seed=1)
+    frames = sample_bulk(bulk, temperature_k, BULK_PS[0], BULK_PS[1], 1.0, seed=3)
+    sites = bulk.positions[::3]
+    q, dist = [], []
+    for frame in frames:
+        q.append(averaged_order(frame))
+        moved = frame.copy()
+        moved.positions -= (frame.positions[::3] - sites).mean(axis=0)
+        dist.append(site_distance(moved, sites))
+    return {
+        "q_cut": calibrated_cut(np.concatenate(q), FALSE_LIQUID_RATE),
+        "site_cut_a": float(np.quantile(np.concatenate(dist), 1 - FALSE_LIQUID_RATE)),
+        "bulk_q_median": float(np.median(np.concatenate(q))),
+    }
+
+
+def analyse(frames, slab, bilayer, first: int, cuts: dict) -> dict:
+    """Per-frame QLL thickness (bilayers) of the free molecules by three criteria, and the
+    per-bilayer profile averaged over the frames from index ``first`` on.
+
+    - ``q``: neighbour-averaged tetrahedral q below the bulk-calibrated ``cuts["q_cut"]``;
+    - ``q_fixed_cut``: q below iceafm.md.order.Q_LIQUID (the earlier definition);
+    - ``site``: O farther than ``cuts["site_cut_a"]`` from every site of the ideal lattice (the
+      slab's sites and one more bilayer on top): independent of coordination, which lowers q
+      at the surface.
+    """
+    sites = slab.positions[::3]
+    sites = np.vstack([sites, sites[bilayer == BILAYERS - 2] + [0.0, 0.0, 2 * BILAYER_A]])
+    q = np.array([averaged_order(f) for f in frames])  # [n_frames, n_water]
+    layer = np.array([bilayer_index(f, BILAYERS)[0] for f in frames])
+    dist = np.array([site_distance(f, sites) for f in frames])
+    free = bilayer >= FIXED_BILAYERS
+    per_bilayer = int((bilayer == 0).sum())
+    liquid = q < cuts["q_cut"]
+    kept_layer = layer[first:].ravel()
+    count = np.bincount(kept_layer, minlength=BILAYERS)
+    return {
+        "q": (liquid & free).sum(axis=1) / per_bilayer,
+        "q_fixed_cut": ((q < Q_LIQUID) & free).sum(axis=1) / per_bilayer,
+        "site": ((dist > cuts["site_cut_a"]) & free).sum(axis=1) / per_bilayer,
+        "q_mean": np.bincount(kept_layer, q[first:].ravel(), BILAYERS) / count,
+        "liquid_fraction": np.bincount(kept_layer, liquid[first:].ravel(), BILAYERS) / count,
+        "count": count / (len(frames) - first),
+        "z_a": bilayer_index(frames[-1], BILAYERS)[1] + BILAYER_A * np.arange(BILAYERS),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--equilibration-ps", type=float, default=60.0)
-    parser.add_argument("--production-ps", type=float, default=40.0)
+    parser.add_argument("--length-ps", type=float, default=1000.0)
+    parser.add_argument("--equilibration-ps", type=float, default=200.0)
     parser.add_argument("--frame-ps", type=float, default=5.0)
+    parser.add_argument("--grow-only", action="store_true",
+                        help="only run the trajectories (resumable), in rounds of --chunk-ps")
+    parser.add_argument("--chunk-ps", type=float, default=100.0)
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     slab, bilayer = basal_slab(SUPERCELL, BILAYERS, 10.0, genice_seed=11)
     fixed = bilayer < FIXED_BILAYERS
     n_water = len(slab) // 3
+    temperatures = [MELTING_POINT_K - u for u in UNDERCOOLINGS_K]
+    if args.grow_only:
+        grow(slab, fixed, temperatures, args.length_ps, args.chunk_ps, args.frame_ps)
+        return
 
     openmm_s = openmm_seconds_per_step(slab, fixed, 2000)
     ase_s = ase_seconds_per_step(slab, fixed, (5, 25))
     print(f"OpenMM {ns_per_day(openmm_s):.2f} ns/day, ASE {ns_per_day(ase_s):.4f} ns/day")
 
-    results, profiles_mean, last = {}, {}, {}
+    results, profiles_mean, series, last = {}, {}, {}, {}
+    first = int(round(args.equilibration_ps / args.frame_ps))  # frames before it are dropped
     for undercooling in UNDERCOOLINGS_K:
         temperature = MELTING_POINT_K - undercooling
-        frames, profiles, wall = qll_run(slab, fixed, temperature, args)
-        qll = np.array([p.qll_bilayers for p in profiles])
+        frames, wall = trajectory(slab, fixed, temperature, args.length_ps, args.frame_ps)
+        times = np.array([f.info["time_ps"] for f in frames])
+        cuts = bulk_cuts(temperature)
+        found = analyse(frames, slab, bilayer, first, cuts)
+        stats = {k: block_average(found[k][first:], N_BLOCKS) for k in CRITERIA}
+        qll, sem = stats["q"]
         results[f"{temperature:.0f}"] = {
             "temperature_k": temperature,
             "below_tm_k": undercooling,
-            "qll_bilayers": round(float(qll.mean()), 3),
-            "qll_bilayers_std_over_frames": round(float(qll.std()), 3),
-            "qll_bilayers_per_frame": [round(float(x), 3) for x in qll],
-            "q_mean_per_bilayer": [
-                round(float(x), 3) for x in np.mean([p.q_mean for p in profiles], axis=0)
+            "qll_bilayers": round(qll, 3),
+            "qll_bilayers_sem": round(sem, 3),
+            "q_cut": round(cuts["q_cut"], 4),
+            "bulk_q_median": round(cuts["bulk_q_median"], 4),
+            "qll_bilayers_q_fixed_cut": round(stats["q_fixed_cut"][0], 3),
+            "qll_bilayers_q_fixed_cut_sem": round(stats["q_fixed_cut"][1], 3),
+            "qll_bilayers_site": round(stats["site"][0], 3),
+            "qll_bilayers_site_sem": round(stats["site"][1], 3),
+            "site_cut_a": round(cuts["site_cut_a"], 3),
+            "frames_averaged": len(frames) - first,
+            "qll_bilayers_per_100ps": [
+                round(float(x), 3) for x in block_means(found["q"], times, 100.0)
             ],
+            "q_mean_per_bilayer": [round(float(x), 3) for x in found["q_mean"]],
+            "liquid_fraction_per_bilayer": [round(float(x), 3) for x in found["liquid_fraction"]],
             "wall_s": round(wall, 1),
         }
-        mean = profiles[-1].__class__(
-            z_a=profiles[-1].z_a,
-            q_mean=np.mean([p.q_mean for p in profiles], axis=0),
-            liquid_fraction=np.mean([p.liquid_fraction for p in profiles], axis=0),
-            count=profiles[-1].count,
-            qll_bilayers=float(qll.mean()),
-        )
-        profiles_mean[temperature] = mean
+        profiles_mean[temperature] = OrderProfile(
+            z_a=found["z_a"], q_mean=found["q_mean"], liquid_fraction=found["liquid_fraction"],
+            count=found["count"], qll_bilayers=qll,
+        )  # fmt: skip
+        series[temperature] = (times, found["q"])
         last[temperature] = frames[-1]
-        print(f"{temperature:.0f} K: QLL {qll.mean():.2f} +- {qll.std():.2f} bilayers", flush=True)
+        print(f"{temperature:.0f} K: QLL {qll:.3f} +- {sem:.3f} bilayers "
+              f"(q < {cuts['q_cut']:.3f}); fixed cut {stats['q_fixed_cut'][0]:.3f}, "
+              f"site {stats['site'][0]:.3f}", flush=True)  # fmt: skip
 
     warmest = max(last)
     plot_premelt(
-        profiles_mean, last[warmest],
-        f"{warmest:.0f} K after {args.equilibration_ps + args.production_ps:.0f} ps (x-z)",
-        RESULTS / "premelt_md.png",
+        profiles_mean, last[warmest], f"{warmest:.0f} K after {args.length_ps:.0f} ps (x-z)",
+        RESULTS / "premelt_md.png", series=series, equilibration_ps=args.equilibration_ps,
+        q_cuts={t: results[f"{t:.0f}"]["q_cut"] for t in profiles_mean},
     )  # fmt: skip
     qll_values = [results[k]["qll_bilayers"] for k in sorted(results)]
     box, _ = md_box_a(slab, 9.0)
@@ -185,15 +319,23 @@ def main() -> None:
         "goal_ratio": 50,
         "melting_point_k": MELTING_POINT_K,
         "qll_bilayers": results,
-        "qll_thickens_towards_tm": bool(np.all(np.diff(qll_values) >= 0)),
+        "qll_thickens_towards_tm": bool(np.all(np.diff(qll_values) > 0)),
+        "qll_thickening_beyond_2_sem": [
+            bool(results[b]["qll_bilayers"] - results[a]["qll_bilayers"]
+                 > 2 * np.hypot(results[a]["qll_bilayers_sem"], results[b]["qll_bilayers_sem"]))
+            for a, b in zip(sorted(results), sorted(results)[1:], strict=False)
+        ],  # fmt: skip
+        "qll_definition": QLL_DEFINITION,
         "md_per_temperature_ps": {
-            "equilibration": args.equilibration_ps, "production": args.production_ps,
-            "frame_spacing": args.frame_ps,
+            "length": args.length_ps, "equilibration_dropped": args.equilibration_ps,
+            "frame_spacing": args.frame_ps, "error_blocks": N_BLOCKS,
         },  # fmt: skip
         "references": REFERENCES,
-        "caveat": "about 100 ps per temperature on one CPU core: early-time QLL, not the "
-        "equilibrium thickness, which needs nanoseconds (a GPU node: OpenMM CUDA runs such a "
-        "192-molecule slab at several hundred ns/day, so 3 x 50 ns in about a day)",
+        "caveat": f"{args.length_ps:.0f} ps per temperature on one shared CPU core (one "
+        "trajectory each, 6-bilayer slab with one free surface): the QLL of the first "
+        "nanosecond, not the equilibrium thickness, which takes tens to hundreds of ns near Tm "
+        "(Baran et al. 2024); a GPU node (OpenMM CUDA, several hundred ns/day for this slab) "
+        "would run 3 x 50 ns in about a day",
         "figure": "benchmarks/results/premelt_md.png",
     }
     path = write_result("premelt_md", record)

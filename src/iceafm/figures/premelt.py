@@ -57,8 +57,8 @@ def plot_premelt(
         fig = Figure(figsize=(10, 4.2), layout="constrained")
         ax_profile, ax_side = fig.subplots(1, 2, width_ratios=[1, 1.6])
     else:
-        fig = Figure(figsize=(14, 4.2), layout="constrained")
-        ax_profile, ax_time, ax_side = fig.subplots(1, 3, width_ratios=[1, 1.1, 1.6])
+        fig = Figure(figsize=(13, 4.4), layout="constrained")
+        ax_profile, ax_time, ax_side = fig.subplots(1, 3, width_ratios=[1, 1.1, 0.9])
         for temperature, (times, qll) in sorted(series.items()):
             width = max(1, round(25.0 / float(np.median(np.diff(times)))))
             smooth = np.convolve(qll, np.ones(width) / width, mode="valid")
