@@ -62,11 +62,6 @@ for _batch in BATCHES:
             "../scripts/labels.py"
 
 
-# every sample's AFM stack and labels as outputs of their batch rules (the dataset's inputs)
-AFM_OUTPUTS = batch_outputs(BATCHES, "afm")
-LABELS_OUTPUTS = batch_outputs(BATCHES, "labels")
-
-
 rule plot_afm:
     input:
         structure=lambda wildcards: structure_path(plot_samples()[0]),

@@ -48,18 +48,6 @@ def structure_batch_params(batch):
     return {k: v for k, v in section.items() if k not in ("count", "resources")}
 
 
-def batch_outputs(batches, stage):
-    """{sample: its output file} of the batch rules ``<stage>__<batch>``, as the rules' own
-    output objects. Given as unnamed inputs, they name their producer and planning skips the
-    search of every rule's outputs for each file (for the dataset's 20,000 inputs at 10,000
-    structures, benchmarks/workflow_overhead.py). Snakemake 9.27 takes the producer only from
-    unnamed inputs (for a named list it looks up the whole list), hence unnamed."""
-    files = {}
-    for batch in batches:
-        files.update(zip(batch.members, getattr(rules, f"{stage}__{batch.name}").output))
-    return files
-
-
 def afm_batch_inputs(batch):
     """Each member's structure, plus its DFT potential and record in Hartree mode."""
     inputs = {"structure": [structure_path(s) for s in batch.members]}

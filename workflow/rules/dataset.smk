@@ -3,10 +3,8 @@
 
 rule dataset:
     input:
-        # every sample's AFM stack, then every sample's labels, in SAMPLES order; unnamed
-        # (batch_outputs): the script splits them by params.samples
-        [AFM_OUTPUTS[s] for s in SAMPLES],
-        [LABELS_OUTPUTS[s] for s in SAMPLES],
+        afm=expand("results/afm/{sample}.npz", sample=SAMPLES),
+        labels=expand("results/labels/{sample}.npz", sample=SAMPLES),
     output:
         **{split: f"results/dataset/{split}.h5" for split in SPLITS},
         manifest="results/dataset/manifest.json",

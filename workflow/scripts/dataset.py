@@ -11,15 +11,12 @@ from iceafm.provenance import stamp_json_outputs
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 
-# inputs: every sample's AFM stack, then its labels (unnamed, in sample order: dataset.smk)
-n_samples = len(snakemake.params.samples)
-afm_files, label_files = snakemake.input[:n_samples], snakemake.input[n_samples:]
 known = (NpzFileError, DatasetInputError, SplitConfigError, DatasetShapeError)
 with one_line_errors(snakemake.log[0], *known, what="rule dataset"):
     manifest = build_dataset(
         snakemake.params.samples,
-        afm_files,
-        label_files,
+        snakemake.input.afm,
+        snakemake.input.labels,
         {split: snakemake.output[split] for split in SPLITS},
         snakemake.output.manifest,
         DatasetParams.from_config(dict(snakemake.params.dataset)),
