@@ -3,7 +3,10 @@
 Plans the paper config scaled to 10,000 structures (`snakemake -n`) and measures wall time and
 peak RSS of the Snakemake process; Snakemake's floor, the same number of jobs per stage rule in
 a trivial workflow (no config validation, no input functions), is planned in the same run
-(`floor_*`). A cProfile'd dry run at `--profile-structures` says where the time goes.
+(`floor_*`). A cProfile'd dry run at `--profile-structures` says where the time goes, and
+`dft_rule_parts` what each part of the DFT rule costs: CPU seconds of interleaved dry runs at
+`--parts-structures` with the DFT rule stripped step by step (resources, side outputs and log,
+input), next to the floor at the same job counts.
 Writes benchmarks/results/workflow_overhead.json. Goals: dryrun_seconds <= 15,
 dryrun_peak_rss_mb <= 1000 on 2 cores.
 """
@@ -15,6 +18,7 @@ import math
 import os
 import pstats
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,13 +51,18 @@ def scaled_paper_config(n_structures: int) -> dict:
     return config
 
 
-def timed_dry_run(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
-    """Run ``cmd``; return (wall seconds, peak RSS in MB of that process, stdout)."""
+def timed_dry_run(
+    cmd: list[str], cwd: Path, cpu: list[float] | None = None
+) -> tuple[float, float, str]:
+    """Run ``cmd``; return (wall seconds, peak RSS in MB of that process, stdout); append its
+    CPU seconds (user + system) to ``cpu`` if given."""
     with tempfile.TemporaryFile("w+") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, text=True)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
+        if cpu is not None:
+            cpu.append(usage.ru_utime + usage.ru_stime)
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read()
@@ -100,6 +109,10 @@ PROFILED = {
     "dryrun_printing": "executors/dryrun.py:.*\\(printjob\\)",
     "shell_formatting": "jobs.py:.*\\(shellcmd\\)",
     "glob": "glob.py:.*\\(glob\\)",
+    # costs inside the parts above that per-job choices of the rules drive
+    "output_regex_matching": "io/__init__.py:.*\\(match\\)",
+    "regex_compilation": "re/_compiler.py:.*\\(compile\\)",
+    "resource_signature_inspection": "common/__init__.py:.*\\(get_function_params\\)",
 }
 
 
@@ -120,10 +133,93 @@ def profile_dry_run(cmd: list[str], cwd: Path) -> dict[str, float]:
     return shares
 
 
+MINIMAL_DFT = """rule dft:
+    {input}output:
+        "results/dft/{{sample}}/dft.json",
+    shell:
+        "touch {{output}}"
+
+
+"""
+
+
+def dft_rule_variant(tree: Path, variant: str) -> Path:
+    """A copy of the workflow (Snakefile, workflow/, config/, src/ linked) under ``tree`` whose
+    dft rule declares less: ``as_shipped`` (unchanged), ``dft_without_resources`` (no
+    resources, a one-placeholder shell command), ``dft_one_output_no_log`` (that, with only
+    dft.json and no log; the potential and density become dft.json wherever used) and
+    ``dft_without_input`` (that, without the structure input). Returns its Snakefile."""
+    root = tree / variant
+    shutil.copytree(REPO / "workflow", root / "workflow")
+    shutil.copytree(REPO / "config", root / "config")
+    shutil.copy(REPO / "Snakefile", root / "Snakefile")
+    (root / "src").symlink_to(REPO / "src")
+    rules = root / "workflow" / "rules"
+    text = (rules / "dft.smk").read_text()
+    start, end = text.index("rule dft:"), text.index("rule plot_dft:")
+    rule = text[start:end]
+    if variant == "dft_without_resources":
+        rule = rule[: rule.index("    resources:")] + rule[rule.index("    conda:") :]
+        rule = rule[: rule.index("    shell:")] + '    shell:\n        "touch {output}"\n\n\n'
+    elif variant in ("dft_one_output_no_log", "dft_without_input"):
+        structure = '"results/structures/{sample}.extxyz"'
+        given = "" if variant == "dft_without_input" else f"input:\n        {structure},\n    "
+        rule = MINIMAL_DFT.format(input=given)
+    elif variant != "as_shipped":
+        raise ValueError(variant)
+    (rules / "dft.smk").write_text(text[:start] + rule + text[end:])
+    if variant in ("dft_one_output_no_log", "dft_without_input"):
+        for smk in rules.glob("*.smk"):
+            edited = re.sub(r"(hartree|density)\.cube", "dft.json", smk.read_text())
+            smk.write_text(edited)
+    return root / "Snakefile"
+
+
+VARIANTS = ("as_shipped", "dft_without_resources", "dft_one_output_no_log", "dft_without_input")
+
+
+def dft_rule_parts(n_structures: int, repeats: int) -> dict:
+    """CPU seconds (min of ``repeats`` interleaved dry runs) of the campaign at ``n_structures``
+    with each :data:`VARIANTS` dft rule and of the trivial floor with the same job counts: the
+    differences are what each part of the DFT rule costs planning."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp)
+        config = tree / "config.yaml"
+        config.write_text(yaml.safe_dump(scaled_paper_config(n_structures), sort_keys=False))
+        commands = {}
+        for variant in VARIANTS:
+            work = tree / "work" / variant
+            work.mkdir(parents=True)
+            commands[variant] = [
+                sys.executable, "-m", "snakemake", "-n", "--quiet", "all", "--cores", "2",
+                "--snakefile", str(dft_rule_variant(tree, variant)), "--directory", str(work),
+                "--configfile", str(config),
+            ]  # fmt: skip
+        _, _, text = timed_dry_run(commands["as_shipped"], tree)
+        floor = tree / "floor"
+        floor.mkdir()
+        per_rule = jobs_per_stage_rule(parse_job_stats(text))
+        (floor / "Snakefile").write_text(trivial_snakefile(per_rule))
+        commands["floor"] = [sys.executable, "-m", "snakemake", "-n", "--quiet", "all"]
+        commands["floor"] += ["--cores", "2"]
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(repeats):
+            for name, cmd in commands.items():
+                timed_dry_run(cmd, floor if name == "floor" else tree, cpu[name])
+    return {
+        "structures": n_structures,
+        "repeats": repeats,
+        "jobs": parse_job_stats(text)["total"],
+        "cpu_seconds_min": {name: round(min(values), 2) for name, values in cpu.items()},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--structures", type=int, default=10_000)
     parser.add_argument("--profile-structures", type=int, default=2_000)
+    parser.add_argument("--parts-structures", type=int, default=2_000)
+    parser.add_argument("--parts-repeats", type=int, default=3)
     args = parser.parse_args()
 
     def command(work: Path, n: int) -> list[str]:
@@ -158,8 +254,12 @@ def main() -> None:
         "floor_seconds": round(base_seconds, 2),
         "floor_peak_rss_mb": round(base_rss_mb, 1),
         "ratio_seconds_vs_floor": round(seconds / base_seconds, 2),
+        # planning time per job: ours and the trivial floor's (ms)
+        "ms_per_job": round(1000 * seconds / stats["total"], 3),
+        "floor_ms_per_job": round(1000 * base_seconds / parse_job_stats(base_text)["total"], 3),
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "profile": {"structures": args.profile_structures, "share_of_time": shares},
+        "dft_rule_parts": dft_rule_parts(args.parts_structures, args.parts_repeats),
         "goals": {"dryrun_seconds": "<= 15", "dryrun_peak_rss_mb": "<= 1000"},
     }
     print(write_result("workflow_overhead", record).read_text())
