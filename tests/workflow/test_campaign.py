@@ -224,9 +224,22 @@ NOT_DIFFUSION = {"structure", "md", "dft", "afm", "labels", "dataset", "train", 
             ("diffusion", "train"), "lr", 0.001, DIFFUSION_DOWNSTREAM | {"diffusion"},
             NOT_DIFFUSION, True,
         ),
+        (
+            ("adapt", "finetune"), "epochs", 2,
+            {"adapt", "adapt_compare", "figure_adaptation"} if REAL_ADAPT else set(),
+            {"adapt_translator", "train", "evaluate", "dataset", "dft", "diffusion"}, True,
+        ),
+        (
+            # MD: the premelt sample's trajectory, its structure and everything downstream
+            ("structures", "families", "premelt"), "production_ps", 1.5,
+            {"md", "structure", "dft", "afm", "labels", "dataset", "train", "diffusion"},
+            {"predict_real"},  # the real images are predicted by the shipped model
+            False,
+        ),
     ],
     ids=["afm.tip-downstream", "figures.detector-only", "figures.real_surface-only",
-         "diffusion.sample-downstream", "diffusion.train-downstream"],
+         "diffusion.sample-downstream", "diffusion.train-downstream", "adapt.finetune-only",
+         "md.production-downstream"],
 )  # fmt: skip
 def test_config_edit_reruns_downstream_stages(
     campaign, section, key, value, reruns, untouched, only
@@ -243,6 +256,19 @@ def test_config_edit_reruns_downstream_stages(
     assert not untouched & set(counts), counts
     if only:
         assert set(counts) - {"all", "total"} == reruns, counts
+
+
+def test_an_md_edit_reruns_only_the_premelt_sample(campaign):
+    """A longer premelt trajectory: its md job (which continues its checkpoint), then the
+    premelt samples' own structure and DFT jobs, no other sample's."""
+    work, config, samples = campaign
+    edited = json.loads(json.dumps(config))
+    edited["structures"]["families"]["premelt"]["production_ps"] *= 1.5
+    counts = job_counts(run_snakemake(work, "-n", config=edited).stdout)
+    premelt = [s for s in samples if s.startswith("premelt")]
+    assert premelt and counts.get("md", 0) >= 1, counts
+    for stage in ("structure", "dft"):
+        assert counts.get(stage) == len(premelt), (stage, counts)
 
 
 def test_more_structures_run_only_the_new_samples_and_the_gathers(campaign):

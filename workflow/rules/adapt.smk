@@ -14,7 +14,9 @@ rule adapt_translator:
         translated="results/adapt/translator/train_translated.h5",
         history="results/adapt/translator/history.csv",
     params:
-        adapt=lookup(dpath="adapt", within=config),
+        # what the CycleGAN reads of the adapt section: a fine-tune or evaluation edit
+        # leaves it alone
+        adapt={key: config["adapt"][key] for key in ("inputs", "seed", "device", "translator")},
         predict_real=lookup(dpath="predict_real", within=config),
         images_dir=adapt_images_dir(),
         # resumable state (<config hash>.pt), not an output: a killed job continues

@@ -305,6 +305,14 @@ def diffusion_targets():
     ]
 
 
+def complete_real_sample_params():
+    """The keys of diffusion.sample that the completion uses: the sampler and, where the schema
+    has them, iceafm.diffusion.real_surface.SAMPLER_OPTIONS (not `count`, nor the lattice prior,
+    which needs an ice Ih supercell: the real scan is none)."""
+    keys = ("method", "steps", "seed", "projection", "relax_steps")
+    return {k: v for k, v in config["diffusion"]["sample"].items() if k in keys}
+
+
 # ---- paper figures (figures.smk): outputs, inputs and the targets this config enables
 def paper_figure_outputs(name, label):
     """The .pdf and .png of paper figure ``name``, both in the report with its caption."""

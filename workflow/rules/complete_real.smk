@@ -1,14 +1,7 @@
 # Close the loop (issue 10): the detector's top layer of the real premelting surface (rule
 # predict_real) completed down to diffusion.data.depth_a by the diffusion model
-# (iceafm.diffusion.real_surface). Made when figure 6 is (paper_figure_targets, common.smk).
-
-
-def complete_real_sample_params():
-    """The keys of diffusion.sample that the completion uses: the sampler and, where the schema
-    has them, iceafm.diffusion.real_surface.SAMPLER_OPTIONS (not `count`, nor the lattice prior,
-    which needs an ice Ih supercell: the real scan is none)."""
-    keys = ("method", "steps", "seed", "projection", "relax_steps")
-    return {k: v for k, v in config["diffusion"]["sample"].items() if k in keys}
+# (iceafm.diffusion.real_surface). Made when figure 6 is (paper_figure_targets, common.smk);
+# its params: complete_real_sample_params (common.smk).
 
 
 rule diffusion_complete_real:
