@@ -236,10 +236,18 @@ NOT_DIFFUSION = {"structure", "md", "dft", "afm", "labels", "dataset", "train", 
             {"predict_real"},  # the real images are predicted by the shipped model
             False,
         ),
+        (
+            # reading the real images: the predictions, what reads them, and the adaptation
+            ("predict_real",), "line_correction", "row_median",
+            (REAL_SURFACE_JOBS if REAL_SURFACE else set())
+            | ({"adapt", "adapt_compare", "figure_adaptation"} if REAL_ADAPT else set()),
+            {"structure", "md", "dft", "afm", "labels", "dataset", "train", "diffusion"},
+            False,
+        ),
     ],
     ids=["afm.tip-downstream", "figures.detector-only", "figures.real_surface-only",
          "diffusion.sample-downstream", "diffusion.train-downstream", "adapt.finetune-only",
-         "md.production-downstream"],
+         "md.production-downstream", "predict_real-downstream"],
 )  # fmt: skip
 def test_config_edit_reruns_downstream_stages(
     campaign, section, key, value, reruns, untouched, only
