@@ -75,11 +75,13 @@ def software_versions() -> dict[str, str | None]:
 
 @functools.cache
 def workflow_commit(checkout: Path = CHECKOUT) -> str | None:
-    """``git describe --always --dirty --abbrev=40`` of the checkout (a commit hash, with
-    ``-dirty`` when tracked files differ from it), or None outside a git checkout."""
+    """``git describe --always --dirty --abbrev=40 --exclude=*`` of the checkout: the full
+    commit hash (never a tag name, which can move), with ``-dirty`` when tracked files differ
+    from it, or None outside a git checkout."""
     try:
         proc = subprocess.run(
-            ["git", "-C", str(checkout), "describe", "--always", "--dirty", "--abbrev=40"],
+            ["git", "-C", str(checkout), "describe", "--always", "--dirty", "--abbrev=40",
+             "--exclude=*"],
             capture_output=True, text=True, timeout=30, check=False,
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
