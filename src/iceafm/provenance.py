@@ -32,6 +32,7 @@ PACKAGES = (
 """Distributions whose versions a provenance record lists (absent ones as null)."""
 
 
+@functools.cache
 def package_version() -> str:
     """iceafm's version: from the checkout's pyproject.toml when imported from a checkout (so a
     stale editable install cannot misreport it), else from the installed package metadata."""

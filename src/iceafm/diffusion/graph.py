@@ -148,6 +148,16 @@ def into_cell(
     return torch.cat([xy, z.unsqueeze(-1)], dim=1)
 
 
+def mic_xy(delta: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Displacements [..., 3] (A) moved to their minimum image along the cell's a and b (z
+    open): the numpy counterpart of :func:`minimum_image_xy` for one cell [3, 3], A."""
+    ab = np.asarray(cell)[:2, :2]
+    frac = np.linalg.solve(ab.T, delta[..., :2].reshape(-1, 2).T).T.reshape(delta[..., :2].shape)
+    out = delta.copy()
+    out[..., :2] -= np.round(frac) @ ab
+    return out
+
+
 def minimum_image_xy(
     delta_a: torch.Tensor, cells_a: torch.Tensor, batch: torch.Tensor
 ) -> torch.Tensor:

@@ -13,6 +13,8 @@ from ase import Atoms
 from ase.neighborlist import neighbor_list
 from scipy.stats import wasserstein_distance
 
+from iceafm.diffusion.graph import mic_xy
+from iceafm.md.tip4p_ice import TIP4P_ICE
 from iceafm.metrics.detection import Counts, match_atoms
 from iceafm.structures.checks import count_waters, hbond_counts
 
@@ -24,11 +26,11 @@ MIN_NONBONDED_A = 1.3
 RDF_MAX_A = 6.0
 """O-O pair distances up to this enter the RDF comparison, A."""
 
-# TIP4P/Ice: Abascal, Sanz, Garcia Fernandez and Vega, J. Chem. Phys. 122, 234511 (2005), Table I.
-TIP4P_ICE_SIGMA_A = 3.1668
-TIP4P_ICE_EPSILON_EV = 106.1 * 8.617333262e-5  # epsilon / k_B = 106.1 K
-TIP4P_ICE_QH_E = 0.5897
-TIP4P_ICE_DOM_A = 0.1577
+# TIP4P/Ice (iceafm.md.tip4p_ice: Abascal et al., J. Chem. Phys. 122, 234511 (2005)) in A, eV, e.
+TIP4P_ICE_SIGMA_A = TIP4P_ICE.sigma_a
+TIP4P_ICE_EPSILON_EV = TIP4P_ICE.epsilon_k * 8.617333262e-5  # k_B, eV/K
+TIP4P_ICE_QH_E = TIP4P_ICE.q_h_e
+TIP4P_ICE_DOM_A = TIP4P_ICE.d_om_a
 COULOMB_EV_A = 14.399645  # e^2 / (4 pi eps0), eV A
 
 
@@ -111,19 +113,11 @@ def _mic_toward(points: np.ndarray, targets: np.ndarray, cell: np.ndarray) -> np
     """Each point moved by a lattice vector (a, b) to the image nearest any target, A."""
     if not len(points) or not len(targets):
         return points
-    ab = np.asarray(cell)[:2, :2]
-    delta = targets[None, :, :2] - points[:, None, :2]
-    frac = np.linalg.solve(ab.T, delta.reshape(-1, 2).T).T.reshape(delta.shape)
-    shift_frac = np.round(frac)
-    wrapped = delta - shift_frac @ ab
-    dist = (
-        np.hypot(wrapped[..., 0], wrapped[..., 1]) ** 2
-        + (targets[None, :, 2] - points[:, None, 2]) ** 2
-    )
-    nearest = dist.argmin(axis=1)
-    out = points.copy()
-    out[:, :2] += (shift_frac[np.arange(len(points)), nearest]) @ ab
-    return out
+    delta = targets[None, :, :] - points[:, None, :]
+    wrapped = mic_xy(delta, cell)
+    nearest = (wrapped**2).sum(-1).argmin(axis=1)
+    rows = np.arange(len(points))
+    return points + (delta - wrapped)[rows, nearest]
 
 
 def completion_counts(

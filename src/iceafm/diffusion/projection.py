@@ -24,6 +24,7 @@ import torch
 from ase import Atoms
 from scipy.optimize import linear_sum_assignment
 
+from iceafm.diffusion.graph import mic_xy
 from iceafm.diffusion.metrics import (
     COULOMB_EV_A,
     TIP4P_ICE_DOM_A,
@@ -32,7 +33,7 @@ from iceafm.diffusion.metrics import (
     TIP4P_ICE_SIGMA_A,
 )
 from iceafm.structures.checks import count_waters
-from iceafm.structures.water import ANGLE_HOH_DEG, R_OH_A
+from iceafm.structures.water import hydrogens_along
 
 PROJECTIONS = ("none", "rigid", "relax")
 RELAX_CUTOFF_A = 6.0
@@ -44,24 +45,11 @@ OVERLAP_A = {"OO": 2.5, "OH": 1.6, "HH": 1.6}
 
 
 def water_body() -> np.ndarray:
-    """Rigid TIP4P/Ice water in its body frame: rows O, H1, H2, shape [3, 3], A (O at 0)."""
-    half = np.radians(ANGLE_HOH_DEG) / 2
-    return np.array(
-        [
-            [0.0, 0.0, 0.0],
-            [R_OH_A * np.sin(half), 0.0, R_OH_A * np.cos(half)],
-            [-R_OH_A * np.sin(half), 0.0, R_OH_A * np.cos(half)],
-        ]
-    )
-
-
-def mic_xy(delta: np.ndarray, cell: np.ndarray) -> np.ndarray:
-    """Displacements [..., 3] moved to their minimum image along the cell's a and b, A."""
-    ab = np.asarray(cell)[:2, :2]
-    frac = np.linalg.solve(ab.T, delta[..., :2].reshape(-1, 2).T).T.reshape(delta[..., :2].shape)
-    out = delta.copy()
-    out[..., :2] -= np.round(frac) @ ab
-    return out
+    """Rigid TIP4P/Ice water in its body frame: rows O, H1, H2, shape [3, 3], A (O at 0,
+    bisector along z, H-O-H plane x-z)."""
+    origin = np.zeros(3)
+    return np.vstack([origin, hydrogens_along(origin, np.array([1.0, 0.0, 1.0]),
+                                              np.array([-1.0, 0.0, 1.0]))])  # fmt: skip
 
 
 def assign_hydrogens(o_a: np.ndarray, h_a: np.ndarray, cell: np.ndarray) -> np.ndarray:

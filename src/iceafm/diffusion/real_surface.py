@@ -237,7 +237,6 @@ def complete_prediction(
     return atoms, summary
 
 
-
 def run_completion(
     prediction_path: str,
     checkpoint: str,

@@ -26,7 +26,8 @@ from iceafm.diffusion.data import (
     surface_crop,
     top_layer_mask,
 )
-from iceafm.diffusion.projection import mic_xy, project_waters
+from iceafm.diffusion.graph import mic_xy
+from iceafm.diffusion.projection import project_waters
 from iceafm.diffusion.samplers import sample
 from iceafm.diffusion.sde import NoiseSchedule
 from iceafm.diffusion.train import load_checkpoint, resolve_device
