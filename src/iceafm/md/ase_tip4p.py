@@ -98,28 +98,27 @@ class RigidWaterBonds(FixBondLengths):
         self._iterate(atoms, update)
 
 
-def melt_top(
+def tip4p_dynamics(
     slab: Atoms,
     free_water: np.ndarray,
     temperature_k: float,
-    md_steps: int,
     timestep_fs: float,
     friction_per_fs: float,
     rng: np.random.Generator,
-) -> Atoms:
-    """Run rigid TIP4P Langevin MD on the free waters with the others fixed; return the last frame.
+) -> tuple[Atoms, Langevin]:
+    """Rigid TIP4P Langevin MD of the free waters with the others fixed, set up, not run.
 
     Args:
         slab: waters only, ordered O,H,H, orthorhombic cell, pbc (True, True, False).
         free_water: boolean mask [n_water], True for molecules that move.
         temperature_k: thermostat temperature, K.
-        md_steps: number of MD steps.
         timestep_fs: time step, fs.
         friction_per_fs: Langevin friction, 1/fs.
         rng: generator for the initial velocities and the Langevin noise.
 
     Returns:
-        Copy of ``slab`` at the final step, without constraints or calculator.
+        (a copy of ``slab`` with calculator, constraints and thermal momenta, its dynamics:
+        ``dynamics.run(n)`` runs n steps).
     """
     atoms = slab.copy()
     fixed_atoms = np.repeat(~free_water, 3)
@@ -140,6 +139,28 @@ def melt_top(
         friction=friction_per_fs / units.fs,
         fixcm=False,
         rng=rng,
+    )
+    return atoms, dynamics
+
+
+def melt_top(
+    slab: Atoms,
+    free_water: np.ndarray,
+    temperature_k: float,
+    md_steps: int,
+    timestep_fs: float,
+    friction_per_fs: float,
+    rng: np.random.Generator,
+) -> Atoms:
+    """Run rigid TIP4P Langevin MD on the free waters with the others fixed; return the last frame.
+
+    Args: as :func:`tip4p_dynamics`, and md_steps: number of MD steps.
+
+    Returns:
+        Copy of ``slab`` at the final step, without constraints or calculator.
+    """
+    atoms, dynamics = tip4p_dynamics(
+        slab, free_water, temperature_k, timestep_fs, friction_per_fs, rng
     )
     dynamics.run(md_steps)
     final = atoms.copy()

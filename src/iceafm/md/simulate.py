@@ -143,6 +143,43 @@ def _load_checkpoint(path: Path, digest: str, log: Callable[[str], None]):
         return None
 
 
+def slab_context(
+    slab: Atoms,
+    fixed_water: np.ndarray,
+    settings: MDSettings,
+    platform: str = "auto",
+    threads: int = 1,
+):
+    """The OpenMM context of a slab's MD (no positions set yet): TIP4P/Ice with PME and the
+    slab correction in the :func:`md_box_a` box, cutoff :func:`effective_cutoff_a`, Langevin.
+
+    Returns:
+        (context, integrator, box lengths (3,) A, z shift from the slab's cell into the box A,
+        cutoff A).
+    """
+    import openmm as mm
+
+    box, shift = md_box_a(slab, settings.cutoff_a)
+    cutoff = effective_cutoff_a(box, settings.cutoff_a)
+    system = build_system(len(slab) // 3, box, np.asarray(fixed_water, bool), cutoff)
+    integrator = mm.LangevinMiddleIntegrator(
+        settings.temperature_k, settings.friction_per_ps, settings.timestep_fs / 1000
+    )
+    plat, properties = choose_platform(platform, threads)
+    return mm.Context(system, integrator, plat, properties), integrator, box, shift, cutoff
+
+
+def start_state(context, slab: Atoms, shift_a: float, temperature_k: float, seed: int) -> None:
+    """Put ``slab`` (shifted by ``shift_a`` along z, A) into a :func:`slab_context` context, with
+    Maxwell-Boltzmann velocities at ``temperature_k`` (K) from ``seed``."""
+    positions_nm = np.zeros((context.getSystem().getNumParticles(), 3))
+    positions_nm[: len(slab)] = (slab.positions + [0, 0, shift_a]) * 0.1
+    context.setPositions(positions_nm)
+    context.computeVirtualSites()
+    context.setVelocitiesToTemperature(temperature_k, _noise_seed(seed, 0) + 1)
+    context.applyVelocityConstraints(1e-6)
+
+
 def run_trajectory(
     slab: Atoms,
     fixed_water: np.ndarray,
@@ -175,24 +212,15 @@ def run_trajectory(
     import openmm as mm
 
     n_water = len(slab) // 3
-    box, shift = md_box_a(slab, settings.cutoff_a)
-    cutoff = effective_cutoff_a(box, settings.cutoff_a)
-    system = build_system(n_water, box, np.asarray(fixed_water, bool), cutoff)
-    integrator = mm.LangevinMiddleIntegrator(
-        settings.temperature_k, settings.friction_per_ps, settings.timestep_fs / 1000
+    context, integrator, box, shift, cutoff = slab_context(
+        slab, fixed_water, settings, platform, threads
     )
-    plat, properties = choose_platform(platform, threads)
-    context = mm.Context(system, integrator, plat, properties)
+    plat = context.getPlatform()
     digest = run_digest(slab, fixed_water, settings, seed)
     checkpoint = Path(checkpoint)
     resumed = _load_checkpoint(checkpoint, digest, log)
     if resumed is None:
-        positions_nm = np.zeros((system.getNumParticles(), 3))
-        positions_nm[: 3 * n_water] = (slab.positions + [0, 0, shift]) * 0.1
-        context.setPositions(positions_nm)
-        context.computeVirtualSites()
-        context.setVelocitiesToTemperature(settings.temperature_k, _noise_seed(seed, 0) + 1)
-        context.applyVelocityConstraints(1e-6)
+        start_state(context, slab, shift, settings.temperature_k, seed)
         step, frames = 0, []
         log(f"start: {n_water} waters, box {np.round(box, 2).tolist()} A, cutoff {cutoff:.2f} A, "
             f"{plat.getName()} platform, {settings}")
