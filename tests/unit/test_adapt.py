@@ -16,8 +16,10 @@ from iceafm.adapt.cyclegan import (
 )
 from iceafm.data.loader import AugmentConfig, experimental_artifacts
 from iceafm.metrics.label_free import (
+    JOINT,
     RANGES,
     distribution_distances,
+    energy_distance,
     frechet_distance,
     local_properties,
     resim_pearson,
@@ -70,13 +72,50 @@ def test_energy_and_wasserstein_known_answers():
     # a shift by 0.35 A is 0.1 on the 0-3.5 A scale: W1 = 0.1 exactly
     shifted = distribution_distances({"d_oo": values + 0.35}, {"d_oo": values})["d_oo"]
     assert shifted["wasserstein"] == pytest.approx(0.1)
-    # point masses at scaled 0.2 and 0.6: energy distance sqrt(2 * 0.4)
+    # point masses at scaled 0.2 and 0.6: energy distance 2 * 0.4 (Huang et al.'s convention,
+    # whose goals 0.0094 / 0.027 we compare with; scipy's square root would give 0.894)
     masses = distribution_distances({"d_oo": np.full(5, 0.7)}, {"d_oo": np.full(7, 2.1)})
-    assert masses["d_oo"]["energy"] == pytest.approx(np.sqrt(0.8))
+    assert masses["d_oo"]["energy"] == pytest.approx(0.8)
     # values outside the range are dropped; an empty side gives NaN
     out = distribution_distances({"d_oo": np.array([5.0])}, {"d_oo": values})["d_oo"]
     assert out["n_predicted"] == 0 and np.isnan(out["energy"])
     assert RANGES["d_oo"] == (0.0, 3.5)
+
+
+def _brute_energy(u, v):
+    """2 E|X-Y| - E|X-X'| - E|Y-Y'| over all pairs, written out (rows are samples)."""
+    def mean(a, b):
+        return np.mean([np.linalg.norm(x - y) for x in a for y in b])
+
+    return 2 * mean(u, v) - mean(u, u) - mean(v, v)
+
+
+def test_energy_distance_is_huangs_convention_in_1d_and_2d():
+    rng = np.random.default_rng(2)
+    u, v = rng.normal(0.4, 0.1, 60), rng.normal(0.5, 0.2, 80)
+    expected = _brute_energy(u[:, None], v[:, None])
+    assert energy_distance(u, v) == pytest.approx(expected)  # the 1D (scipy) path
+    assert energy_distance(u[:, None], v[:, None]) == pytest.approx(expected)  # the nD path
+    assert energy_distance(u, u) == pytest.approx(0.0, abs=1e-12)
+    a, b = rng.uniform(0, 1, (50, 2)), rng.uniform(0, 1, (70, 2))
+    assert energy_distance(a, b) == pytest.approx(_brute_energy(a, b))
+    assert energy_distance(a, a) == pytest.approx(0.0, abs=1e-12)
+    # point masses 0.5 apart in 2D: 2 x 0.5
+    assert energy_distance(np.zeros((3, 2)), np.full((4, 2), [0.3, 0.4])) == pytest.approx(1.0)
+
+
+def test_joint_hbond_distance_known_answers():
+    ref = {"hbond_oo": np.full(6, 2.8), "hbond_angle": np.full(6, 174.0)}
+    same = distribution_distances(ref, ref)["hbond"]
+    assert same["energy"] == pytest.approx(0.0, abs=1e-12) and same["n_reference"] == 6
+    # O...O longer by 0.35 A (0.1 scaled) and the angle smaller by 8 deg (0.1333 scaled)
+    moved = {"hbond_oo": np.full(4, 3.15), "hbond_angle": np.full(4, 166.0)}
+    out = distribution_distances(moved, ref)["hbond"]
+    assert out["energy"] == pytest.approx(2 * np.hypot(0.1, 8.0 / 60.0))
+    # a bond with either value out of range is dropped as a whole
+    outside = {"hbond_oo": np.array([3.15, 3.6]), "hbond_angle": np.array([166.0, 170.0])}
+    assert distribution_distances(outside, ref)["hbond"]["n_predicted"] == 1
+    assert JOINT["hbond"] == ("hbond_oo", "hbond_angle") and RANGES["hbond_oo"] == (0.0, 3.5)
 
 
 def _water(o, angle_deg=104.5, d_oh=0.96, tilt=0.0):
@@ -103,6 +142,7 @@ def test_local_properties_of_a_hand_made_structure():
     assert np.allclose(sorted(props["d_oh"]), [0.96, 0.96, 0.98])
     assert np.allclose(props["hoh_angle"], [104.5])
     assert props["hbond_length"] == pytest.approx([2.75 - 0.98])
+    assert props["hbond_oo"] == pytest.approx([2.75])
     assert props["hbond_angle"] == pytest.approx([180.0])
     assert np.allclose(sorted(props["oh_angle_z"]), [52.25, 52.25, 90.0])
 

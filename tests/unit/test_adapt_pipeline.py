@@ -72,6 +72,9 @@ def test_methods_end_to_end(campaign):
         assert 0.0 <= result["domain_classifier_accuracy"] <= 1.0
         assert result["fid_detector_features"] >= 0.0
         assert set(result["per_stack"]) == {"a", "b"}
+        floor = result["energy_distance_d_oo_simulated"]  # predictions on the val split
+        assert math.isnan(floor) or floor >= 0.0
+        assert result["distances_simulated"]["d_oo"]["n_reference"] > 0
         r = result["resim_pearson"]
         assert math.isnan(r) or -1.0 <= r <= 1.0
         assert load_detector(out / "detector.pt").n_slices == load_detector(base).n_slices

@@ -331,12 +331,31 @@ def resimulate(
     return df[0, 0]
 
 
+def simulated_properties(detector: Any, split: str | Path, n_max: int) -> dict[str, np.ndarray]:
+    """Local-structure properties of ``detector``'s predictions on up to ``n_max`` stacks of a
+    simulated split (each slice normalised, as the real inputs are)."""
+    from iceafm.metrics.label_free import pooled_properties
+
+    structures = []
+    for df in split_stacks(split, n_max):
+        found = detector.detect(df)
+        structures.append((list(found.symbols), np.asarray(found.positions_a).reshape(-1, 3)))
+    return pooled_properties(structures)
+
+
 def evaluate_method(
     method: str, detector: Any, base: Any, adapt: AdaptConfig, split: Path,
     train_split: str | Path, real: list[tuple[str, np.ndarray, Any]], afm: dict[str, Any],
+    val_split: str | Path | None = None,
 ) -> tuple[dict[str, Any], list[Any]]:
     """Label-free metrics of ``method``'s fine-tuned ``detector`` (see the module docstring)
-    and the predictions (ASE Atoms, one per real stack, x, y in A in the model-input frame)."""
+    and the predictions (ASE Atoms, one per real stack, x, y in A in the model-input frame).
+
+    With ``val_split``, also the distances of the detector's predictions on up to
+    ``evaluation.reference_structures`` simulated validation stacks against the same reference
+    (``*_simulated``): what the detector scores without any domain gap, the floor of the
+    real-image values (the reference is the ideal simulated lattice, so positional errors alone
+    give a nonzero distance; the thresholds were calibrated on that split)."""
     from ase import Atoms
 
     from iceafm.adapt.domain import detector_features, domain_classifier_accuracy
@@ -381,9 +400,14 @@ def evaluate_method(
             entry.update(resim_pearson=r, resim_shift_px=list(shift))
             resim_values.append(r)
         per_stack[name] = entry
-    reference = reference_properties(train_split, int(ev.get("reference_structures", 200)),
-                                     float(base.meta.depth_a))  # fmt: skip
+    n_reference = int(ev.get("reference_structures", 200))
+    reference = reference_properties(train_split, n_reference, float(base.meta.depth_a))
     distances = distribution_distances(pooled_properties(structures), reference)
+    floor = {"d_oo": {"energy": float("nan")}, "hbond": {"energy": float("nan")}}
+    if val_split is not None:
+        floor = distribution_distances(
+            simulated_properties(detector, val_split, n_reference), reference
+        )
     real_dfs = [df for _, df, _ in real]
     inputs = method_inputs(method, split, adapt, int(ev.get("domain_stacks", 64)))
     accuracy = domain_classifier_accuracy(
@@ -396,13 +420,16 @@ def evaluate_method(
     metrics = {
         "method": method,
         "energy_distance_d_oo": distances["d_oo"]["energy"],
-        "energy_distance_hbond": distances["hbond_length"]["energy"],
+        "energy_distance_hbond": distances["hbond"]["energy"],
+        "energy_distance_d_oo_simulated": floor["d_oo"]["energy"],
+        "energy_distance_hbond_simulated": floor["hbond"]["energy"],
         "wasserstein_d_oo": distances["d_oo"]["wasserstein"],
-        "wasserstein_hbond": distances["hbond_length"]["wasserstein"],
+        "wasserstein_hbond": distances["hbond_oo"]["wasserstein"],
         "domain_classifier_accuracy": accuracy,
         "fid_detector_features": fid,
         "resim_pearson": float(np.mean(resim_values)) if resim_values else float("nan"),
         "distances": distances,
+        "distances_simulated": floor,
         "ranges": {k: list(v) for k, v in RANGES.items()},
         "per_stack": per_stack,
         "finetune_split": str(split),
@@ -459,7 +486,8 @@ def run_method(
     save_detector(detector_out, tuned)
     base.net.to("cpu")
     real = real_inputs(adapt, predict_real, base, images_dir)
-    metrics, frames = evaluate_method(method, tuned, base, adapt, split, train_split, real, afm)
+    metrics, frames = evaluate_method(method, tuned, base, adapt, split, train_split, real, afm,
+                                      val_split)
     with atomic_path(predictions_out) as tmp:
         write(tmp, frames, format="extxyz")
     write_text_atomic(metrics_out, json.dumps(metrics, indent=1, default=float) + "\n")
@@ -469,6 +497,7 @@ def run_method(
 COMPARISON_KEYS = (
     "energy_distance_d_oo", "energy_distance_hbond", "wasserstein_d_oo", "wasserstein_hbond",
     "domain_classifier_accuracy", "fid_detector_features", "resim_pearson",
+    "energy_distance_d_oo_simulated", "energy_distance_hbond_simulated",
 )  # fmt: skip
 
 
@@ -510,6 +539,7 @@ def run_compare(
 
     from iceafm.figures import save_figure
     from iceafm.figures.adapt import adapt_figure
+    from iceafm.metrics.label_free import pooled_properties
     from iceafm.models import load_detector
 
     adapt = AdaptConfig.from_config(section)
@@ -526,6 +556,14 @@ def run_compare(
     predictions = {m: read(p, index=":") for m, p in predictions_paths.items()}
     simulated = split_stacks(train_split, 1)[0]
     moved = split_stacks(translated, 1)[0] if translated else None
-    fig = adapt_figure(real, base.pixel_size_a, simulated, moved, predictions, metrics)
+    n_reference = int(adapt.evaluation.get("reference_structures", 200))
+    distributions = {"reference": reference_properties(train_split, n_reference,
+                                                       float(base.meta.depth_a))}  # fmt: skip
+    for method, frames in predictions.items():
+        distributions[method] = pooled_properties(
+            [(a.get_chemical_symbols(), a.positions) for a in frames]
+        )
+    fig = adapt_figure(real, base.pixel_size_a, simulated, moved, predictions, metrics,
+                       distributions)  # fmt: skip
     save_figure(fig, *figure_paths)
     return best

@@ -1,9 +1,14 @@
 """Domain-adaptation figure (rule ``adapt_compare``): style translation and predictions per method.
 
 Top row: the closest slice of a real stack, of a simulated training stack and of its CycleGAN
-translation (each normalised, same grey scale), and the headline metrics per method. Below, one
-row per real stack and one column per method: the closest slice (model input, x, y in A) with
-that method's predicted O (red) and H (white).
+translation (each normalised, same grey scale), and the headline metrics per method. Second row
+(with ``distributions``): the distributions behind the energy distances, per method on the real
+stacks against the simulated reference (O-O nearest-neighbour distance, H-bond O...O distance and
+O-H...O angle; fraction of values per bin, values beyond the axis in the end bins; the shaded
+band is each property's min-max range; the y axis fits the methods, so a sharp reference runs
+off the top). Below, one row per real stack
+and one column per method: the closest slice (model input, x, y in A) with that method's
+predicted O (red) and H (white).
 """
 
 from __future__ import annotations
@@ -21,6 +26,39 @@ HEADLINE = (
     ("domain_classifier_accuracy", "dom. acc."),
     ("resim_pearson", "resim r"),
 )
+#: (property, axis label, histogram range) of the distribution panels.
+PANELS = (
+    ("d_oo", "O-O nearest neighbour (A)", (0.0, 6.0)),
+    ("hbond_oo", "H-bond O...O (A)", (1.5, 3.6)),
+    ("hbond_angle", "H-bond O-H...O (deg)", (110.0, 180.0)),
+)
+
+
+def _distributions(axes, distributions: dict[str, dict[str, np.ndarray]]) -> None:
+    """One panel per :data:`PANELS` property: histograms (fraction per bin) per source, the
+    reference filled."""
+    from iceafm.metrics.label_free import RANGES
+
+    for ax, (key, label, span) in zip(axes, PANELS, strict=False):
+        ax.set_axis_on()
+        bins = np.linspace(*span, 41)
+        ax.axvspan(*RANGES[key], color="0.93", zorder=0)
+        top = 0.0
+        for name, props in distributions.items():
+            values = np.clip(np.asarray(props.get(key, [])), *span)
+            if not len(values):
+                continue
+            style = {"histtype": "stepfilled", "alpha": 0.35, "color": "0.3"} if (
+                name == "reference") else {"histtype": "step", "linewidth": 1.0}
+            counts, _, _ = ax.hist(values, bins=bins, weights=np.full(len(values), 1 / len(values)),
+                                   label=f"{name} ({len(values)})", **style)  # fmt: skip
+            top = top if name == "reference" else max(top, float(counts.max()))
+        if top > 0:
+            ax.set_ylim(0, 1.3 * top)
+        ax.set_xlabel(label, fontsize=7)
+        ax.set_yticks([])
+        ax.tick_params(labelsize=6)
+        ax.legend(fontsize=5, frameon=False)
 
 
 def _show(ax, image: np.ndarray, pixel_a: float, title: str) -> None:
@@ -38,13 +76,16 @@ def adapt_figure(
     translated: np.ndarray | None,
     predictions: dict[str, list[Any]],
     metrics: dict[str, dict[str, Any]],
+    distributions: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> Figure:
     """``real``: [(name, model input [n, ny, nx])]; ``simulated``/``translated``: one stack each
     (normalised); ``predictions``: {method: [ASE Atoms per real stack, same order]};
-    ``metrics``: {method: metrics.json}."""
+    ``metrics``: {method: metrics.json}; ``distributions``: {"reference" or method: local
+    properties (:func:`iceafm.metrics.label_free.pooled_properties`)}, drawn when given."""
     methods = list(predictions)
     cols = max(len(methods), 4)
-    rows = 1 + len(real)
+    first = 2 if distributions else 1
+    rows = first + len(real)
     fig = Figure(figsize=(2.4 * cols, 2.4 * rows))
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.ravel():
@@ -60,11 +101,13 @@ def adapt_figure(
         values = ", ".join(f"{float(metrics[method][key]):.3g}" for key, _ in HEADLINE)
         lines.append(f"{method}: {values}")
     axes[0, cols - 1].text(0, 0.5, "\n".join(lines), fontsize=6, va="center", family="monospace")
-    for row, (name, df) in enumerate(real, start=1):
+    if distributions:
+        _distributions(axes[1], distributions)
+    for row, (name, df) in enumerate(real, start=first):
         for col, method in enumerate(methods):
             ax = axes[row, col]
             ax.set_axis_on()
-            atoms = predictions[method][row - 1]
+            atoms = predictions[method][row - first]
             symbols = np.array(atoms.get_chemical_symbols())
             _show(ax, df[0], pixel_a, f"{method}: {name}")
             for species in ("O", "H"):

@@ -4,8 +4,11 @@
    structure properties of predicted atoms against reference distributions from simulated
    structures. Each property is min-max scaled on a fixed range (:data:`RANGES`, Huang et al.
    arXiv 2509.02240's convention: O-O on 0-3.5 A), values outside the range are dropped, then
-   compared by the energy distance (``scipy.stats.energy_distance``: sqrt(2 E|X-Y| - E|X-X'| -
-   E|Y-Y'|)) and the Wasserstein-1 distance (``scipy.stats.wasserstein_distance``).
+   compared by the energy distance in Huang et al.'s convention (:func:`energy_distance`:
+   2 E|X-Y| - E|X-X'| - E|Y-Y'|, the square of what ``scipy.stats.energy_distance`` returns)
+   and the Wasserstein-1 distance (``scipy.stats.wasserstein_distance``). The joint
+   distributions of :data:`JOINT` (Huang et al.'s H-bond: the donor-acceptor O...O distance and
+   the O-H...O angle of each bond) are compared by the energy distance in 2D.
 2. Domain gap (:func:`frechet_distance`): the Frechet distance between Gaussians fitted to two
    feature sets (FID-style, features from a network trained here); the domain classifier is in
    :mod:`iceafm.adapt.domain`.
@@ -17,10 +20,11 @@ Property definitions (atoms: O and H, positions in A, non-periodic, z up): ``d_o
 nearest-O distance; ``d_oh`` each H's nearest-O distance (the covalent bond); ``hoh_angle`` the
 angle (deg) between the two nearest H of each O that has two within 1.3 A; ``oh_angle_z`` the
 angle (deg) of each covalent O->H vector to +z (0 = pointing up, towards the tip);
-``hbond_length`` the H...O acceptor distance and ``hbond_angle`` the O-H...O angle (deg) of
-every hydrogen bond (geometric criterion: donor-acceptor O-O < 3.5 A, H...O < 2.6 A, angle
-H-O_d...O_a < 30 deg; Luzar and Chandler); ``ring_size`` the sizes of the rings of the O-O
-network (O within 3.3 A bonded; minimum cycle basis, sizes 3-10).
+``hbond_length`` the H...O acceptor distance, ``hbond_oo`` the donor-acceptor O...O distance and
+``hbond_angle`` the O-H...O angle (deg) of every hydrogen bond (geometric criterion:
+donor-acceptor O-O < 3.5 A, H...O < 2.6 A, angle H-O_d...O_a < 30 deg; Luzar and Chandler);
+``ring_size`` the sizes of the rings of the O-O network (O within 3.3 A bonded; minimum cycle
+basis, sizes 3-10).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg, stats
 from scipy.spatial import cKDTree
+from scipy.spatial.distance import cdist
 
 #: (lo, hi) of each property for min-max scaling: A for distances, deg for angles.
 RANGES: dict[str, tuple[float, float]] = {
@@ -36,9 +41,12 @@ RANGES: dict[str, tuple[float, float]] = {
     "hoh_angle": (60.0, 180.0),
     "oh_angle_z": (0.0, 180.0),
     "hbond_length": (1.2, 2.6),
+    "hbond_oo": (0.0, 3.5),
     "hbond_angle": (120.0, 180.0),
     "ring_size": (3.0, 10.0),
 }
+#: Joint properties compared in 2D: name -> the two properties of :data:`RANGES` it pairs.
+JOINT: dict[str, tuple[str, str]] = {"hbond": ("hbond_oo", "hbond_angle")}
 #: Covalent O-H cutoff (A), O-O network bond (A), hydrogen-bond criteria (A, A, deg).
 OH_BOND_A, OO_BOND_A = 1.3, 3.3
 HB_OO_A, HB_HO_A, HB_ANGLE_DEG = 3.5, 2.6, 30.0
@@ -102,7 +110,7 @@ def local_properties(symbols: list[str], positions_a: np.ndarray) -> dict[str, n
                 two = mine[np.argsort(d[mine])[:2]]
                 hoh.append(_angle_deg(vec[two[0]], vec[two[1]]))
         out["hoh_angle"] = np.asarray(hoh, dtype=np.float64)
-        lengths, angles = [], []
+        lengths, oo, angles = [], [], []
         for j in np.flatnonzero(bonded):
             donor = owner[j]
             for a in tree.query_ball_point(h[j], HB_HO_A):
@@ -110,8 +118,10 @@ def local_properties(symbols: list[str], positions_a: np.ndarray) -> dict[str, n
                     continue
                 if _angle_deg(vec[j], o[a] - o[donor]) < HB_ANGLE_DEG:
                     lengths.append(np.linalg.norm(o[a] - h[j]))
+                    oo.append(np.linalg.norm(o[a] - o[donor]))
                     angles.append(_angle_deg(o[donor] - h[j], o[a] - h[j]))
         out["hbond_length"] = np.asarray(lengths, dtype=np.float64)
+        out["hbond_oo"] = np.asarray(oo, dtype=np.float64)
         out["hbond_angle"] = np.asarray(angles, dtype=np.float64)
     return out
 
@@ -130,19 +140,65 @@ def minmax_scaled(values: np.ndarray, bounds: tuple[float, float]) -> np.ndarray
     return (values - lo) / (hi - lo)
 
 
+def _mean_distance(a: np.ndarray, b: np.ndarray, rows: int = 2048) -> float:
+    """Mean Euclidean distance over all pairs of rows of ``a`` [n, d] and ``b`` [m, d] (in
+    blocks of ``rows`` rows, so memory stays at rows x m)."""
+    total = sum(cdist(a[i : i + rows], b).sum() for i in range(0, len(a), rows))
+    return float(total / (len(a) * len(b)))
+
+
+def energy_distance(u: np.ndarray, v: np.ndarray) -> float:
+    """Energy distance 2 E|X-Y| - E|X-X'| - E|Y-Y'| (Szekely and Rizzo's E-statistic, all
+    pairs, self-pairs included; Euclidean norm) of samples ``u`` [n] or [n, d] and ``v`` [m] or
+    [m, d]: Huang et al.'s convention (their ``water.energy_distance``). Identical samples give 0;
+    point masses at a and b give 2 |a - b|. In 1D it is ``scipy.stats.energy_distance(u, v) **
+    2`` (scipy returns the square root)."""
+    u, v = np.asarray(u, np.float64), np.asarray(v, np.float64)
+    if u.ndim == 1 and v.ndim == 1:
+        return float(stats.energy_distance(u, v) ** 2)
+    u, v = u.reshape(len(u), -1), v.reshape(len(v), -1)
+    value = 2 * _mean_distance(u, v) - _mean_distance(u, u) - _mean_distance(v, v)
+    return max(value, 0.0)
+
+
+def _scaled_pairs(values: dict[str, np.ndarray], keys: tuple[str, str]) -> np.ndarray:
+    """[n, 2]: the two properties ``keys`` (same length, one row per bond) min-max scaled on
+    :data:`RANGES`; rows with either value out of range dropped."""
+    columns = []
+    keep = None
+    for key in keys:
+        lo, hi = RANGES[key]
+        x = np.asarray(values.get(key, np.zeros(0)), dtype=np.float64)
+        inside = (x >= lo) & (x <= hi)
+        keep = inside if keep is None else keep & inside
+        columns.append((x - lo) / (hi - lo))
+    return np.column_stack(columns)[keep] if len(columns[0]) else np.zeros((0, 2))
+
+
 def distribution_distances(
     predicted: dict[str, np.ndarray], reference: dict[str, np.ndarray]
 ) -> dict[str, dict[str, float]]:
     """{property: {energy, wasserstein, n_predicted, n_reference}} on min-max scaled values
-    (:data:`RANGES`); NaN distances where either side has no value in range."""
+    (:data:`RANGES`; :func:`energy_distance`), and the same for the joint properties of
+    :data:`JOINT` (energy distance in 2D; ``wasserstein`` NaN there); NaN distances where either
+    side has no value in range."""
     out = {}
     for key, bounds in RANGES.items():
         u = minmax_scaled(predicted.get(key, np.zeros(0)), bounds)
         v = minmax_scaled(reference.get(key, np.zeros(0)), bounds)
         ok = len(u) > 0 and len(v) > 0
         out[key] = {
-            "energy": float(stats.energy_distance(u, v)) if ok else float("nan"),
+            "energy": energy_distance(u, v) if ok else float("nan"),
             "wasserstein": float(stats.wasserstein_distance(u, v)) if ok else float("nan"),
+            "n_predicted": int(len(u)),
+            "n_reference": int(len(v)),
+        }
+    for key, pair in JOINT.items():
+        u, v = _scaled_pairs(predicted, pair), _scaled_pairs(reference, pair)
+        ok = len(u) > 0 and len(v) > 0
+        out[key] = {
+            "energy": energy_distance(u, v) if ok else float("nan"),
+            "wasserstein": float("nan"),
             "n_predicted": int(len(u)),
             "n_reference": int(len(v)),
         }
