@@ -4,15 +4,19 @@ network trained the same way, in the same run.
 
 Data, generated here: proton-disordered ice Ih basal slabs (GenIce3) and premelted slabs (top two
 bilayers disordered by TIP4P Langevin MD), 1 x 1 ice1h_unit cells (9.0 x 7.8 A), cropped to the
-top ``depth_a``; held-out test slabs come from other seeds. Both networks train for the same
-number of steps on the same batches; sampling uses the EMA weights.
+top ``depth_a``; held-out test slabs come from other seeds (generation and the validation loss:
+2 ice + 4 premelted; completion: 4 ice + 20 premelted, the first six included). Both networks
+train for the same number of steps on the same batches; sampling uses the EMA weights.
 
 Both networks are sampled the same way: Heun (19 NFE), then the network-free projection onto
 rigid TIP4P/Ice waters (``iceafm.diffusion.projection``, ``relax``: H matched to O, Kabsch fit,
 restrained rigid-body relaxation); ``validity`` and the other generation metrics are of the
 projected samples, ``validity_raw`` and ``raw.*`` of the network's output before it.
 Completions start from the lattice prior (SDEdit: the ice Ih lattice continued below the fixed
-layer, noised to 0.2 A, denoised from there); ``completion_raw`` is before the projection.
+layer, noised to 0.2 A, denoised from there), 4 draws per problem; ``completion_o_f1_*`` is the
+mean F1 over the draws, ``..._best_of_k`` the best draw per problem, ``..._consensus`` the
+consensus completion (per-atom mean of the 4 raw draws, projected;
+``iceafm.diffusion.tasks.consensus_completion``); ``completion_raw`` is before the projection.
 
 Writes ``benchmarks/results/diffusion.json``. Run: ``OMP_NUM_THREADS=1 .venv/bin/python
 benchmarks/diffusion.py`` (about 40 min on a shared 2-core machine; trained checkpoints and data
@@ -39,7 +43,13 @@ from iceafm.diffusion.data import surface_crop
 from iceafm.diffusion.evaluate import completion_metrics, generation_metrics, lattice_metrics
 from iceafm.diffusion.metrics import validity_fraction
 from iceafm.diffusion.projection import project_waters
-from iceafm.diffusion.tasks import completion_problem, generation_problem, solve
+from iceafm.diffusion.tasks import (
+    completion_problem,
+    consensus_completion,
+    generation_problem,
+    sample_problems,
+    solve,
+)
 from iceafm.diffusion.train import load_checkpoint, resolve_device, train
 from iceafm.md.ase_tip4p import ase_premelt as generate_premelt
 from iceafm.structures.ice_basal import basal_slab
@@ -49,7 +59,8 @@ from common import machine_info, write_result  # noqa: E402
 
 WORK = Path(__file__).resolve().parent / "work" / "diffusion"
 N_TRAIN = {"ice": 10, "premelt": 14}
-N_TEST = {"ice": 2, "premelt": 4}
+N_TEST = {"ice": 2, "premelt": 4}  # generation metrics and the training's validation loss
+N_TEST_COMPLETION = {"ice": 4, "premelt": 20}  # completion problems (seeds from 100, as N_TEST)
 PREMELT = dict(
     bilayers=4,
     supercell=[1, 1],
@@ -85,15 +96,17 @@ def slabs(kind: str, seeds: range):
 
 
 def datasets():
-    train_set, test_set = [], []
+    """Cropped (training, generation test, completion test) slabs."""
+    sets = [], [], []
     for kind in ("ice", "premelt"):
-        train_set += slabs(kind, range(N_TRAIN[kind]))
-        test_set += slabs(kind, range(100, 100 + N_TEST[kind]))
+        sets[0].extend(slabs(kind, range(N_TRAIN[kind])))
+        sets[1].extend(slabs(kind, range(100, 100 + N_TEST[kind])))
+        sets[2].extend(slabs(kind, range(100, 100 + N_TEST_COMPLETION[kind])))
     depth = SECTION["data"]["depth_a"]
-    return [surface_crop(a, depth) for a in train_set], [surface_crop(a, depth) for a in test_set]
+    return tuple([surface_crop(a, depth) for a in structures] for structures in sets)
 
 
-def evaluate_model(ckpt: Path, test_set, device) -> dict:
+def evaluate_model(ckpt: Path, test_set, completion_set, device) -> dict:
     model, schedule, section = load_checkpoint(ckpt, device)
     data, ev = section["data"], section["evaluate"]
     gen_problems = [
@@ -118,9 +131,10 @@ def evaluate_model(ckpt: Path, test_set, device) -> dict:
         samples_per_s=len(generated) / elapsed,
         samples_per_s_raw=len(raw) / t_net,
     )
-    comp = [completion_problem(t, data["top_a"], data["depth_a"]) for t in test_set]
+    comp = [completion_problem(t, data["top_a"], data["depth_a"]) for t in completion_set]
+    t0 = time.perf_counter()
     runs = [
-        solve(
+        sample_problems(
             model,
             schedule,
             comp,
@@ -134,16 +148,20 @@ def evaluate_model(ckpt: Path, test_set, device) -> dict:
         )
         for seed in range(SAMPLES_PER_TEMPLATE)
     ]
-    out["completion_nfe"] = runs[0][1]
+    out["completion_nfe"] = runs[0][1]["nfe"]
     per_raw = [[run[0][p] for run in runs] for p in range(len(comp))]
     per_problem = [
         [project_waters(a, comp[p][1], **PROJECTION) for a in row] for p, row in enumerate(per_raw)
     ]
-    out.update(completion_metrics(per_problem, comp, ev["bands_a"], ev["match_a"]))
+    consensus = [consensus_completion(row, comp[p], **PROJECTION) for p, row in enumerate(per_raw)]
+    out["completion_s"] = time.perf_counter() - t0
+    out.update(completion_metrics(per_problem, comp, ev["bands_a"], ev["match_a"], consensus))
     out["completion_raw"] = completion_metrics(per_raw, comp, ev["bands_a"], ev["match_a"])
+    out["completion_problems"] = len(comp)
     out["completion_validity"] = validity_fraction(
         [a for row in per_problem for a in row], ev["min_nonbonded_a"]
     )
+    out["completion_validity_consensus"] = validity_fraction(consensus, ev["min_nonbonded_a"])
     out["completion_validity_raw"] = validity_fraction(
         [a for row in per_raw for a in row], ev["min_nonbonded_a"]
     )
@@ -192,7 +210,7 @@ def main() -> None:
         big_sample(Path(args.big), device)
         return
     torch.set_num_threads(1)
-    train_set, test_set = datasets()
+    train_set, test_set, completion_set = datasets()
     record = {"device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(0)}
     results = {}
     for kind in ("equivariant", "plain"):
@@ -202,7 +220,7 @@ def main() -> None:
         t0 = time.perf_counter()
         history = train(section, train_set, ckpt, str(device), validation=test_set, progress=False)
         results[kind] = {"train_s_this_run": time.perf_counter() - t0, "history": history}
-        metrics, generated = evaluate_model(ckpt, test_set, device)
+        metrics, generated = evaluate_model(ckpt, test_set, completion_set, device)
         results[kind].update(metrics)
         write(WORK / f"generated-{kind}.extxyz", generated, format="extxyz")
         print(kind, json.dumps({k: v for k, v in metrics.items()}), flush=True)
@@ -222,7 +240,7 @@ def main() -> None:
     }
     comp = [
         completion_problem(t, SECTION["data"]["top_a"], SECTION["data"]["depth_a"])
-        for t in test_set
+        for t in completion_set
     ]
     record["baseline_lattice"] = lattice_metrics(
         comp,
@@ -268,11 +286,15 @@ def main() -> None:
     record["setup"] = {
         "train_structures": N_TRAIN,
         "test_structures": N_TEST,
+        "test_structures_completion": N_TEST_COMPLETION,
         "premelt": PREMELT,
         "sampler": "heun",
         "steps": STEPS,
         "projection": PROJECTION,
         "completion_prior": PRIOR,
+        "completion_o_f1": "completion_o_f1_*: mean over the samples_per_template draws of the "
+        "F1 over all problems; _best_of_k: per problem the draw with most true positives; "
+        "_consensus: the per-atom mean of the raw draws, projected (one structure per problem)",
         "validity": "with the projection (iceafm.diffusion.projection), the sampler's last "
         "step; validity_raw and raw.*: the network's output before it",
         "samples_per_template": SAMPLES_PER_TEMPLATE,

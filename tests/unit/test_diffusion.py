@@ -17,7 +17,7 @@ from ase.io import write
 from iceafm.diffusion.baselines import lattice_for
 from iceafm.diffusion.config import diffusion_section
 from iceafm.diffusion.data import collate, surface_crop
-from iceafm.diffusion.graph import build_graph
+from iceafm.diffusion.graph import build_graph, mic_xy
 from iceafm.diffusion.metrics import (
     completion_counts,
     free_oxygens,
@@ -29,7 +29,14 @@ from iceafm.diffusion.metrics import (
 )
 from iceafm.diffusion.samplers import SAMPLERS, sample
 from iceafm.diffusion.score_net import EquivariantScoreNet, PlainScoreNet
-from iceafm.diffusion.tasks import completion_problem, initial_positions, solve
+from iceafm.diffusion.tasks import (
+    completion_problem,
+    consensus_completion,
+    finish_samples,
+    initial_positions,
+    sample_problems,
+    solve,
+)
 from iceafm.diffusion.train import load_checkpoint, train
 from iceafm.structures.ice_basal import basal_slab, ice_ih_bulk
 
@@ -164,6 +171,33 @@ def test_lattice_prior_and_projection_in_solve(trained, small_slabs):
         assert atoms.info["schedule_sigma_max"] == pytest.approx(0.2)
     with pytest.raises(ValueError, match="prior = 'lattices'"):
         solve(model, schedule, problems, 8.0, 3, "heun", 1, prior="lattices")
+
+
+def test_consensus_of_lattice_draws(trained, small_slabs):
+    """solve = sample_problems + finish_samples (same draw); the consensus of three lattice-prior
+    draws is a valid slab with the fixed layer in place and its O inside the draws' spread."""
+    model, schedule, _ = load_checkpoint(trained[0])
+    problems = [completion_problem(a, 3.0, 8.0) for a in small_slabs[:2]]
+    prior = dict(prior="lattice", prior_sigma_a=0.2)
+    draws = [
+        sample_problems(model, schedule, problems, 8.0, 3, "heun", seed, **prior)
+        for seed in range(3)
+    ]
+    out, _ = solve(model, schedule, problems, 8.0, 3, "heun", 0, projection="rigid", **prior)
+    again = finish_samples(draws[0][0], problems, draws[0][1], "rigid")[0]
+    assert np.allclose(again.positions, out[0].positions) and again.info == out[0].info
+    for p, (ref, fixed) in enumerate(problems):
+        centre = consensus_completion([raw[p] for raw, _ in draws], problems[p], "relax", 10)
+        assert validity(centre) and centre.info["consensus_of"] == 3
+        assert np.allclose(centre.positions[fixed], ref.positions[fixed], atol=1e-5)
+        cell = np.asarray(ref.cell)
+        spread = [
+            np.linalg.norm(
+                mic_xy(free_oxygens(raw[p], fixed) - free_oxygens(centre, fixed), cell), axis=1
+            )
+            for raw, _ in draws
+        ]
+        assert np.min(spread, axis=0).max() < 0.5
 
 
 def test_initial_positions_cover_cell(small_slabs):

@@ -85,9 +85,12 @@ def completion_metrics(
     problems: Sequence[tuple[Atoms, np.ndarray]],
     bands_a: Sequence[Sequence[float]],
     match_a: float,
+    consensus: Sequence[Atoms] | None = None,
 ) -> dict[str, float]:
     """O F1 per band: ``completion_o_f1_{lo}_{hi}`` (mean over the k samples of the micro-averaged
-    F1 over problems) and ``..._best_of_k`` (per problem the sample with most true positives)."""
+    F1 over problems), ``..._best_of_k`` (per problem the sample with most true positives) and,
+    given one consensus completion per problem
+    (:func:`iceafm.diffusion.tasks.consensus_completion`), ``..._consensus``."""
     bands = [tuple(b) for b in bands_a]
     k = len(samples[0])
     out: dict[str, float] = {}
@@ -106,9 +109,14 @@ def completion_metrics(
         ]
         best.append(free_oxygens(problem_samples[int(np.argmax(tps))], problem[1]))
     best_f1 = [c.scores()["f1"] for c in _f1_table(best, problems, bands, match_a)]
+    if consensus is not None:
+        pred = [free_oxygens(a, fixed) for a, (_, fixed) in zip(consensus, problems, strict=True)]
+        consensus_f1 = [c.scores()["f1"] for c in _f1_table(pred, problems, bands, match_a)]
     for b, (lo, hi) in enumerate(bands):
         out[band_key(lo, hi)] = float(np.mean([row[b] for row in per_sample]))
         out[band_key(lo, hi) + "_best_of_k"] = best_f1[b]
+        if consensus is not None:
+            out[band_key(lo, hi) + "_consensus"] = consensus_f1[b]
     out["completion_samples_per_problem"] = k
     return out
 
@@ -129,12 +137,19 @@ def lattice_metrics(
     }
 
 
-def _group(frames: Sequence[Atoms]) -> list[list[Atoms]]:
-    """Frames grouped by their ``template`` info, in template order."""
+def _group(frames: Sequence[Atoms]) -> tuple[list[list[Atoms]], list[Atoms] | None]:
+    """Draws grouped by their ``template`` info, in template order, and the consensus frames
+    (``consensus_of`` in info; one per template) in template order, or None where there are none.
+    """
     groups: dict[int, list[Atoms]] = {}
+    centres: dict[int, Atoms] = {}
     for atoms in frames:
-        groups.setdefault(int(atoms.info["template"]), []).append(atoms)
-    return [groups[t] for t in sorted(groups)]
+        template = int(atoms.info["template"])
+        if "consensus_of" in atoms.info:
+            centres[template] = atoms
+        else:
+            groups.setdefault(template, []).append(atoms)
+    return [groups[t] for t in sorted(groups)], [centres[t] for t in sorted(centres)] or None
 
 
 def run_evaluation(
@@ -161,10 +176,9 @@ def run_evaluation(
         metrics["nfe"] = int(generated[model][0].info["nfe"])
         metrics["projection"] = str(generated[model][0].info.get("projection", "none"))
         metrics["completion_prior"] = str(completed[model][0].info.get("prior", "noise"))
+        draws, consensus = _group(completed[model])
         metrics.update(
-            completion_metrics(
-                _group(completed[model]), problems, evaluate["bands_a"], evaluate["match_a"]
-            )
+            completion_metrics(draws, problems, evaluate["bands_a"], evaluate["match_a"], consensus)
         )
         table[model] = metrics
     record = dict(table["equivariant"])

@@ -125,6 +125,124 @@ def lattice_prior(
     return out
 
 
+def sample_problems(
+    model: torch.nn.Module,
+    schedule: NoiseSchedule,
+    problems: list[tuple[Atoms, np.ndarray]],
+    depth_a: float,
+    steps: int,
+    method: str,
+    seed: int,
+    device: str | torch.device = "cpu",
+    *,
+    prior: str = "noise",
+    prior_sigma_a: float = 0.5,
+    top_a: float = 3.0,
+) -> tuple[list[Atoms], dict]:
+    """The network part of :func:`solve`: one raw sample per problem (batched, before any
+    projection; atoms in the problem's order). Returns (structures, info): the sampler, steps,
+    NFE per sample, seed, prior and noise schedule (``schedule_*``) of the draw."""
+    if prior not in PRIORS:
+        raise ValueError(f"diffusion.sample.prior = {prior!r}, expected one of {PRIORS}")
+    structures = [p[0] for p in problems]
+    slab = collate(structures, [p[1] for p in problems]).to(device)
+    if prior == "lattice":
+        schedule = replace(schedule, sigma_max=float(prior_sigma_a))
+        x0 = torch.tensor(
+            np.concatenate(
+                [
+                    lattice_prior(p, top_a, depth_a, prior_sigma_a, [seed, k])
+                    for k, p in enumerate(problems)
+                ]
+            ),
+            dtype=slab.positions.dtype,
+            device=slab.positions.device,
+        )
+    else:
+        z_centre = []
+        for atoms, fixed in problems:
+            top = atoms.positions[:, 2].max() if len(atoms) else 0.0
+            depth = depth_below_top(atoms)
+            free_depth = depth[~fixed] if (~fixed).any() else depth
+            z_top_o = top if not len(depth) else atoms.positions[:, 2][np.argmin(depth)]
+            z_centre.append(z_top_o - 0.5 * (free_depth.min() + min(depth_a, free_depth.max())))
+        x0 = initial_positions(slab, torch.tensor(z_centre), schedule.sigma_max, seed)
+    result = sample(model, schedule, slab, x0, steps, method, seed)
+    info = dict(
+        sampler=method,
+        steps=steps,
+        nfe=result.nfe,
+        seed=seed,
+        prior=prior,
+        **{f"schedule_{k}": v for k, v in schedule.__dict__.items()},
+    )
+    return slab.with_positions(result.positions).to_atoms(), info
+
+
+def finish_samples(
+    raw: list[Atoms],
+    problems: list[tuple[Atoms, np.ndarray]],
+    info: dict,
+    projection: str = "none",
+    relax_steps: int = 50,
+) -> list[Atoms]:
+    """Raw samples -> the sampler's output: each projected
+    (:func:`iceafm.diffusion.projection.project_waters`), ``info`` and the problem's fixed mask
+    (``arrays['fixed']``), family, index and sample recorded."""
+    out = [
+        project_waters(atoms, fixed, projection, relax_steps)
+        for atoms, (_, fixed) in zip(raw, problems, strict=True)
+    ]
+    for atoms, (ref, fixed) in zip(out, problems, strict=True):
+        atoms.info.update(
+            info,
+            n_fixed=int(fixed.sum()),
+            relax_steps=relax_steps if projection == "relax" else 0,
+        )
+        atoms.arrays["fixed"] = fixed.astype(int)
+        atoms.info.update({k: v for k, v in ref.info.items() if k in ("family", "index", "sample")})
+    return out
+
+
+def consensus_completion(
+    draws: list[Atoms],
+    problem: tuple[Atoms, np.ndarray],
+    projection: str = "relax",
+    relax_steps: int = 50,
+) -> Atoms:
+    """The consensus of k raw completions of one problem: the per-atom mean position (minimum
+    image in x and y, taken about the first draw; xy wrapped into the cell), then projected
+    (:func:`iceafm.diffusion.projection.project_waters`) so that it is again a slab of rigid
+    waters. An estimate of the posterior mean where the draws keep their atom order (lattice
+    prior: every draw starts from the same lattice waters with small noise), not a sample.
+
+    Args:
+        draws: k >= 1 raw samples of ``problem`` (before projection), same atom order.
+        problem: (slab, fixed mask); fixed atoms are taken from the slab.
+
+    Returns:
+        The consensus slab (``info`` of the first draw, ``consensus_of`` = k, ``arrays['fixed']``).
+    """
+    if not draws:
+        raise ValueError("consensus of no draws")
+    atoms, fixed = problem
+    cell = np.asarray(atoms.cell)
+    ref = draws[0].positions
+    if any(len(d) != len(ref) for d in draws):
+        raise ValueError("consensus of draws with different atom counts")
+    mean = ref + np.mean([mic_xy(d.positions - ref, cell) for d in draws], axis=0)
+    mean[fixed] = atoms.positions[fixed]
+    centre = draws[0].copy()
+    centre.positions = mean
+    centre.wrap(pbc=[True, True, False])
+    out = project_waters(centre, fixed, projection, relax_steps)
+    out.info.update(
+        consensus_of=len(draws), relax_steps=relax_steps if projection == "relax" else 0
+    )
+    out.arrays["fixed"] = np.asarray(fixed).astype(int)
+    return out
+
+
 def solve(
     model: torch.nn.Module,
     schedule: NoiseSchedule,
@@ -152,51 +270,20 @@ def solve(
         projection, relax_steps: end-of-sampling projection onto rigid TIP4P/Ice waters
             (:func:`iceafm.diffusion.projection.project_waters`; no network evaluation).
     """
-    if prior not in PRIORS:
-        raise ValueError(f"diffusion.sample.prior = {prior!r}, expected one of {PRIORS}")
-    structures = [p[0] for p in problems]
-    slab = collate(structures, [p[1] for p in problems]).to(device)
-    if prior == "lattice":
-        schedule = replace(schedule, sigma_max=float(prior_sigma_a))
-        x0 = torch.tensor(
-            np.concatenate(
-                [
-                    lattice_prior(p, top_a, depth_a, prior_sigma_a, [seed, k])
-                    for k, p in enumerate(problems)
-                ]
-            ),
-            dtype=slab.positions.dtype,
-            device=slab.positions.device,
-        )
-    else:
-        z_centre = []
-        for atoms, fixed in problems:
-            top = atoms.positions[:, 2].max() if len(atoms) else 0.0
-            depth = depth_below_top(atoms)
-            free_depth = depth[~fixed] if (~fixed).any() else depth
-            z_top_o = top if not len(depth) else atoms.positions[:, 2][np.argmin(depth)]
-            z_centre.append(z_top_o - 0.5 * (free_depth.min() + min(depth_a, free_depth.max())))
-        x0 = initial_positions(slab, torch.tensor(z_centre), schedule.sigma_max, seed)
-    result = sample(model, schedule, slab, x0, steps, method, seed)
-    raw = slab.with_positions(result.positions).to_atoms()
-    out = [
-        project_waters(atoms, fixed, projection, relax_steps)
-        for atoms, (_, fixed) in zip(raw, problems, strict=True)
-    ]
-    for atoms, (ref, fixed) in zip(out, problems, strict=True):
-        atoms.info.update(
-            sampler=method,
-            steps=steps,
-            nfe=result.nfe,
-            seed=seed,
-            n_fixed=int(fixed.sum()),
-            prior=prior,
-            relax_steps=relax_steps if projection == "relax" else 0,
-            **{f"schedule_{k}": v for k, v in schedule.__dict__.items()},
-        )
-        atoms.arrays["fixed"] = fixed.astype(int)
-        atoms.info.update({k: v for k, v in ref.info.items() if k in ("family", "index", "sample")})
-    return out, result.nfe
+    raw, info = sample_problems(
+        model,
+        schedule,
+        problems,
+        depth_a,
+        steps,
+        method,
+        seed,
+        device,
+        prior=prior,
+        prior_sigma_a=prior_sigma_a,
+        top_a=top_a,
+    )
+    return finish_samples(raw, problems, info, projection, relax_steps), info["nfe"]
 
 
 def run_sampling(
@@ -212,7 +299,9 @@ def run_sampling(
     frame's info holds the sampler, steps, NFE, seed, noise schedule, prior, projection,
     template index and draw. Completions start from ``sample_section['prior']`` (the lattice
     prior falls back to noise, with a log line, where a cell has no ice1h_unit lattice); every
-    sample goes through ``sample_section['projection']``."""
+    sample goes through ``sample_section['projection']``. With ``consensus`` (lattice prior
+    only) each reference's draws are followed by their :func:`consensus_completion` (info
+    ``draw`` -1, ``consensus_of`` = count)."""
     model, schedule, section = load_checkpoint(checkpoint, resolve_device(device))
     data = section["data"]
     refs = load_structures(reference_paths, data["families"], data["depth_a"])
@@ -242,8 +331,8 @@ def run_sampling(
         except ValueError as err:  # not an ice1h_unit supercell (imports): start from noise
             print(f"diffusion.sample.prior = lattice unavailable ({err}); using noise")
             prior["prior"] = "noise"
-    draws = [
-        solve(
+    raw_draws = [
+        sample_problems(
             model,
             schedule,
             comp_problems,
@@ -253,15 +342,23 @@ def run_sampling(
             seed + k,
             dev,
             **prior,
-            **project,
-        )[0]
+        )
         for k in range(count)
     ]
+    draws = [finish_samples(raw, comp_problems, info, **project) for raw, info in raw_draws]
+    consensus = sample_section.get("consensus", True)
+    if consensus and prior["prior"] != "lattice":
+        print("diffusion.sample.consensus needs the lattice prior (draws in one atom order); none")
+        consensus = False
     completed = []
-    for t in range(len(refs)):
+    for t, problem in enumerate(comp_problems):
         for k in range(count):
             draws[k][t].info.update(template=t, draw=k)
             completed.append(draws[k][t])
+        if consensus:
+            centre = consensus_completion([raw[t] for raw, _ in raw_draws], problem, **project)
+            centre.info.update(raw_draws[0][1], template=t, draw=-1)
+            completed.append(centre)
     for path, frames in ((generated_path, generated), (completed_path, completed)):
         with atomic_path(path) as tmp:
             write(tmp, frames, format="extxyz")
