@@ -2,14 +2,22 @@
 quasi-liquid layer (QLL) at three temperatures below the model's melting point.
 
 Slab: GenIce3 ice Ih basal slab, supercell [2, 2] (18.1 x 15.6 A), 6 bilayers (192 molecules),
-the bottom bilayer fixed, the top five free; both engines rigid water, time step 2 fs, Langevin,
-one CPU thread. Speed: CPU seconds (time.process_time, robust on a shared machine) per MD
-step, setup excluded, as simulated ns per day of one core:
+the bottom bilayer fixed, the top five free; both engines rigid water, time step 2 fs, Langevin.
+Speed (:func:`interleaved_speeds`): both engines set up once, then timed in short interleaved
+stretches (OpenMM 1 thread, ASE, OpenMM 2 threads; the order reversed every other round), so
+that a shared machine's changing load hits both alike; the medians give, as simulated ns per
+day of one core (CPU seconds of the process per step, time.process_time: it counts OpenMM's
+worker thread, where the stepping runs):
 
-- ``openmm_ns_per_day``: iceafm.md.simulate.run_trajectory (TIP4P/Ice, PME with slab
-  correction, cutoff 7.8 A), OpenMM CPU platform, 1 thread.
-- ``ase_tip4p_ns_per_day``: iceafm.md.ase_tip4p.melt_top (ASE's TIP4P calculator, cutoff 7 A,
-  vectorised RATTLE), the premelt family's former engine.
+- ``openmm_ns_per_day``: iceafm.md.simulate.slab_context, as run_trajectory runs it
+  (TIP4P/Ice, PME with slab correction, cutoff 7.8 A, PME tolerance 5e-4), OpenMM CPU
+  platform, 1 thread.
+- ``ase_tip4p_ns_per_day``: iceafm.md.ase_tip4p.tip4p_dynamics, as melt_top runs it (ASE's
+  TIP4P calculator, cutoff 7 A, vectorised RATTLE), the premelt family's former engine.
+
+``ratio_openmm_over_ase`` is the ratio of the two medians, ``ratio_per_pair`` the spread of
+the per-round ratios; ``node`` the same from wall time with OpenMM on both cores (rule md's
+default of 2 threads), meaningful only on an idle machine.
 
 QLL at Tm - 20, Tm - 10 and Tm - 4 K (Tm = 270 K): one trajectory per temperature of
 ``--length-ps`` (frames every ``--frame-ps``), grown in rounds from resumable checkpoints under
@@ -27,12 +35,16 @@ temperature fits.
 Writes ``benchmarks/results/premelt_md.json`` and ``premelt_md.png`` (profiles, QLL against
 time, side view). Run: ``nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python
 benchmarks/premelt_md.py --grow-only --length-ps 1000`` (about 1 h on one core), then the same
-without ``--grow-only`` (about 10 min: speeds, bulk references, analysis).
+without ``--grow-only`` (about 10 min: speeds, analysis; the bulk ice references, cached under
+``benchmarks/work/premelt_md/``, take about 20 min more the first time, or run them alone with
+``--calibrate-only``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -40,7 +52,8 @@ from pathlib import Path
 import numpy as np
 
 from iceafm.figures.premelt import plot_premelt
-from iceafm.md.ase_tip4p import melt_top
+from iceafm.io.atomic import atomic_path
+from iceafm.md.ase_tip4p import tip4p_dynamics
 from iceafm.md.order import (
     BILAYER_A,
     Q_LIQUID,
@@ -57,6 +70,8 @@ from iceafm.md.simulate import (
     md_box_a,
     run_trajectory,
     sample_bulk,
+    slab_context,
+    start_state,
 )
 from iceafm.md.tip4p_ice import MELTING_POINT_K
 from iceafm.structures.ice_basal import basal_slab, ice_ih_bulk
@@ -67,6 +82,7 @@ from common import RESULTS, machine_info, write_result  # noqa: E402
 WORK = Path(__file__).resolve().parent / "work" / "premelt_md"
 SUPERCELL, BILAYERS, FIXED_BILAYERS = (2, 2), 6, 1
 TIMESTEP_FS = 2.0
+OPENMM_STEPS, ASE_STEPS = 200, 5  # per timed stretch: about 0.5 s each on one core
 UNDERCOOLINGS_K = (20.0, 10.0, 4.0)
 REFERENCES = [
     {
@@ -108,14 +124,20 @@ REFERENCES = [
 
 N_BLOCKS = 5
 FALSE_LIQUID_RATE = 0.01
-BULK_PS = (20.0, 40.0)  # equilibration, sampling of the bulk ice reference
+BULK_PS = (20.0, 80.0)  # equilibration, sampling of each bulk ice reference run
+BULK_FRAME_PS = 0.5
+BULK_SEEDS = (1, 2, 3)  # proton disorder (GenIce3) and MD seed of the bulk runs
 CRITERIA = ("q", "q_fixed_cut", "site")
+DROPS_CHECKED_PS = (100.0, 200.0, 300.0, 400.0, 600.0)  # QLL against the equilibration dropped
 QLL_DEFINITION = (
     "liquid-like molecules among the free ones, per molecules in a bilayer (32), per frame; "
     "mean over the frames after the dropped equilibration, standard error from 5 block means; "
     "the slab has one free surface (top), so this is the top surface's QLL. Liquid-like: "
     "neighbour-averaged tetrahedral q (iceafm.md.order) below q_cut, the 1 % quantile of q in "
-    "bulk ice Ih at the same temperature (128 molecules, the slab's lateral cell, NVT, 40 ps; "
+    f"bulk ice Ih at the same temperature (128 molecules, the slab's lateral cell, NVT; "
+    f"{len(BULK_SEEDS)} runs with different proton disorder, {BULK_PS[1]:.0f} ps each after "
+    f"{BULK_PS[0]:.0f} ps, pooled; q_cut_sem from the spread of the runs' own cuts, "
+    "qll_bilayers_at_q_cut_pm_sem the QLL at q_cut -/+ q_cut_sem; "
     "1 % of bulk ice is miscalled: a bias of at most +0.05 bilayers here). Cross-checks: "
     f"q < {Q_LIQUID} (qll_bilayers_q_fixed_cut) and O farther than site_cut_a (the bulk's 99 % "
     "quantile of the distance to its site) from every ideal lattice site (qll_bilayers_site)"
@@ -132,30 +154,91 @@ def ns_per_day(seconds_per_step: float) -> float:
     return TIMESTEP_FS * 1e-6 / seconds_per_step * 86400
 
 
-def openmm_seconds_per_step(slab, fixed, n_steps: int) -> float:
-    """CPU seconds per MD step of run_trajectory: from its first log line (context built, state
-    set) to its last (all steps done, one checkpoint written)."""
-    settings = MDSettings(
-        MELTING_POINT_K - 10, equilibration_ps=0.0, production_ps=n_steps * TIMESTEP_FS / 1000,
-        frame_spacing_ps=n_steps * TIMESTEP_FS / 1000, timestep_fs=TIMESTEP_FS,
-    )  # fmt: skip
-    checkpoint = WORK / "speed.npz"
-    checkpoint.unlink(missing_ok=True)
-    stamps: list[float] = []
-    run_trajectory(slab, fixed, settings, 1, checkpoint, 1e9, "CPU", 1,
-                   log=lambda _: stamps.append(time.process_time()))  # fmt: skip
-    return (stamps[-1] - stamps[0]) / n_steps
+def _timed(run) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the whole process: every thread, OpenMM's workers too) of
+    ``run()``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def ase_seconds_per_step(slab, fixed, steps: tuple[int, int]) -> float:
-    """CPU seconds per MD step of melt_top (difference of two run lengths: setup excluded)."""
-    cpu = []
-    for n in steps:
-        start = time.process_time()
-        melt_top(slab, ~fixed, MELTING_POINT_K - 10, n, TIMESTEP_FS, 0.001,
-                 np.random.default_rng(1))  # fmt: skip
-        cpu.append(time.process_time() - start)
-    return (cpu[1] - cpu[0]) / (steps[1] - steps[0])
+def interleaved_speeds(slab, fixed, pairs: int) -> dict:
+    """Seconds per MD step of both engines on ``slab``, measured interleaved.
+
+    Set up once (not timed): OpenMM as run_trajectory builds it (slab_context: TIP4P/Ice, PME
+    with the slab correction, cutoff 7.8 A, PME tolerance 5e-4) on the CPU platform with 1
+    thread and with 2 threads (rule md's default on this 2-core node), and ASE as melt_top
+    runs it (tip4p_dynamics: TIP4P cutoff 7 A, RATTLE; numpy on one thread); a warm-up of each.
+    Then ``pairs`` rounds of [OpenMM 1 thread, ASE, OpenMM 2 threads], the order reversed
+    every other round so that a drifting machine load hits both alike, each a short stretch of
+    the same continuing trajectory (``OPENMM_STEPS`` / ``ASE_STEPS`` steps, about 0.5 s).
+
+    Returns:
+        Per round, seconds per step: ``openmm_cpu`` and ``ase_cpu`` (CPU seconds of the process,
+        time.process_time, which counts OpenMM's worker thread: with Threads=1 the stepping
+        runs there, not in the calling thread), ``openmm_wall``, ``ase_wall``,
+        ``openmm_node_wall`` (2 threads), each [pairs].
+    """
+    temperature = MELTING_POINT_K - 10
+    settings = MDSettings(temperature, 0.0, 1.0, 1.0, timestep_fs=TIMESTEP_FS)
+    engines, contexts = {}, []  # the contexts must outlive the timing (integrators need them)
+    for name, threads in (("openmm", 1), ("openmm_node", 2)):
+        context, integrator, _, shift, _ = slab_context(slab, fixed, settings, "CPU", threads)
+        start_state(context, slab, shift, temperature, seed=1)
+        integrator.step(OPENMM_STEPS)  # warm-up
+        engines[name] = (integrator.step, OPENMM_STEPS)
+        contexts.append(context)
+    _, dynamics = tip4p_dynamics(slab, ~fixed, temperature, TIMESTEP_FS, 0.001,
+                                 np.random.default_rng(1))  # fmt: skip
+    dynamics.run(2)  # warm-up
+    engines["ase"] = (dynamics.run, ASE_STEPS)
+    times = {f"{name}_{clock}": [] for name in engines for clock in ("wall", "cpu")}
+    for k in range(pairs):
+        for name in list(engines)[:: 1 if k % 2 == 0 else -1]:
+            run, steps = engines[name]
+            wall, cpu = _timed(lambda run=run, steps=steps: run(steps))
+            times[f"{name}_wall"].append(wall / steps)
+            times[f"{name}_cpu"].append(cpu / steps)
+    return {k: np.array(v) for k, v in times.items() if k != "openmm_node_cpu"}
+
+
+def speed_record(times: dict) -> dict:
+    """The speed keys of the JSON from :func:`interleaved_speeds`' per-round times."""
+
+    def spread(ratios: np.ndarray) -> dict:
+        return {
+            "median": round(float(np.median(ratios)), 1),
+            "quartiles": [round(float(x), 1) for x in np.quantile(ratios, [0.25, 0.75])],
+            "range": [round(float(ratios.min()), 1), round(float(ratios.max()), 1)],
+        }
+
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    return {
+        "openmm_ns_per_day": round(ns_per_day(med["openmm_cpu"]), 3),
+        "ase_tip4p_ns_per_day": round(ns_per_day(med["ase_cpu"]), 5),
+        "ratio_openmm_over_ase": round(med["ase_cpu"] / med["openmm_cpu"], 1),
+        "ratio_per_pair": spread(times["ase_cpu"] / times["openmm_cpu"]),
+        "ratio_of_minima": round(float(times["ase_cpu"].min() / times["openmm_cpu"].min()), 1),
+        "ratio_wall_1_thread": round(med["ase_wall"] / med["openmm_wall"], 1),
+        "ratio_wall_1_thread_per_pair": spread(times["ase_wall"] / times["openmm_wall"]),
+        "node": {
+            "openmm_ns_per_day": round(ns_per_day(med["openmm_node_wall"]), 3),
+            "ase_tip4p_ns_per_day": round(ns_per_day(med["ase_wall"]), 5),
+            "ratio_openmm_over_ase": round(med["ase_wall"] / med["openmm_node_wall"], 1),
+            "ratio_per_pair": spread(times["ase_wall"] / times["openmm_node_wall"]),
+            "load_average_1min": round(os.getloadavg()[0], 2),
+            "what": "wall time, each engine as it runs on this 2-core node: OpenMM CPU platform "
+            "with 2 threads (rule md's default), ASE (numpy, one thread); meaningful only on an "
+            "otherwise idle node (load_average_1min well under 1)",
+        },
+        "speed_method": f"{len(times['ase_cpu'])} interleaved rounds [OpenMM 1 thread "
+        f"{OPENMM_STEPS} steps, ASE {ASE_STEPS} steps, OpenMM 2 threads {OPENMM_STEPS} steps], "
+        "order reversed every other round, setup and warm-up excluded; openmm_ns_per_day and "
+        "ase_tip4p_ns_per_day: per-core speed from the median CPU seconds (time.process_time "
+        "of the process, every thread) per step, OpenMM CPU platform with 1 thread; "
+        "ratio_openmm_over_ase = ratio of those medians, ratio_per_pair = quantiles of the "
+        "per-round ratios; ratio_wall_1_thread: the same from wall time",
+    }
 
 
 def trajectory(slab, fixed, temperature_k: float, length_ps: float, frame_ps: float):
@@ -182,13 +265,21 @@ def grow(slab, fixed, temperatures, length_ps: float, chunk_ps: float, frame_ps:
         print(f"round to {target:.0f} ps done", flush=True)
 
 
-def bulk_cuts(temperature_k: float) -> dict:
-    """Liquid cuts from bulk ice Ih at ``temperature_k`` in the slab's lateral cell (GenIce3,
-    2 x 2 x 2 cells, 128 molecules, NVT): the ``FALSE_LIQUID_RATE`` quantile of averaged q and
-    the 1 - ``FALSE_LIQUID_RATE`` quantile of the O distance to its lattice site (after the
-    small drift of the whole box is removed)."""
-    bulk = ice_ih_bulk(SUPERCELL, 2, genice_seed=1)
-    frames = sample_bulk(bulk, temperature_k, BULK_PS[0], BULK_PS[1], 1.0, seed=3)
+def bulk_run(temperature_k: float, seed: int) -> dict[str, np.ndarray]:
+    """Averaged q [n_frames, 128] and O distance to its lattice site (A, after the small drift
+    of the whole box is removed) [n_frames, 128] of bulk ice Ih at ``temperature_k`` in the
+    slab's lateral cell (GenIce3 proton disorder ``seed``, 2 x 2 x 2 cells, 128 molecules, NVT,
+    ``BULK_PS`` equilibration and sampling, a frame every ``BULK_FRAME_PS``); cached under
+    ``WORK`` (computed once per temperature, seed and settings)."""
+    key = json.dumps({"t_k": temperature_k, "seed": seed, "ps": BULK_PS,
+                      "frame_ps": BULK_FRAME_PS, "supercell": SUPERCELL, "cells_z": 2})  # fmt: skip
+    path = WORK / f"bulk-{temperature_k:.0f}K-seed{seed}.npz"
+    if path.exists():
+        with np.load(path) as data:
+            if str(data["key"]) == key:
+                return {"q": data["q"], "dist": data["dist"]}
+    bulk = ice_ih_bulk(SUPERCELL, 2, genice_seed=seed)
+    frames = sample_bulk(bulk, temperature_k, *BULK_PS, BULK_FRAME_PS, seed=10 + seed)
     sites = bulk.positions[::3]
     q, dist = [], []
     for frame in frames:
@@ -196,11 +287,28 @@ def bulk_cuts(temperature_k: float) -> dict:
         moved = frame.copy()
         moved.positions -= (frame.positions[::3] - sites).mean(axis=0)
         dist.append(site_distance(moved, sites))
+    found = {"q": np.array(q), "dist": np.array(dist)}
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, key=np.array(key), **found)
+    return found
+
+
+def bulk_cuts(temperature_k: float) -> dict:
+    """Liquid cuts from bulk ice Ih at ``temperature_k`` (:func:`bulk_run`, one run per seed
+    of ``BULK_SEEDS``, pooled): the ``FALSE_LIQUID_RATE`` quantile of averaged q and the
+    1 - ``FALSE_LIQUID_RATE`` quantile of the O distance to its lattice site; ``q_cut_sem``:
+    standard error of the q cut from the spread of the runs' own cuts."""
+    runs = [bulk_run(temperature_k, seed) for seed in BULK_SEEDS]
+    q = np.concatenate([run["q"].ravel() for run in runs])
+    per_run = [calibrated_cut(run["q"].ravel(), FALSE_LIQUID_RATE) for run in runs]
     return {
-        "q_cut": calibrated_cut(np.concatenate(q), FALSE_LIQUID_RATE),
-        "site_cut_a": float(np.quantile(np.concatenate(dist), 1 - FALSE_LIQUID_RATE)),
-        "bulk_q_median": float(np.median(np.concatenate(q))),
-    }
+        "q_cut": calibrated_cut(q, FALSE_LIQUID_RATE),
+        "q_cut_per_run": per_run,
+        "q_cut_sem": float(np.std(per_run, ddof=1) / np.sqrt(len(runs))),
+        "site_cut_a": float(np.quantile(np.concatenate([run["dist"].ravel() for run in runs]),
+                                        1 - FALSE_LIQUID_RATE)),
+        "bulk_q_median": float(np.median(q)),
+    }  # fmt: skip
 
 
 def analyse(frames, slab, bilayer, first: int, cuts: dict) -> dict:
@@ -225,6 +333,10 @@ def analyse(frames, slab, bilayer, first: int, cuts: dict) -> dict:
     count = np.bincount(kept_layer, minlength=BILAYERS)
     return {
         "q": (liquid & free).sum(axis=1) / per_bilayer,
+        "q_cut_band": [
+            ((q < cuts["q_cut"] + sign * cuts["q_cut_sem"]) & free).sum(axis=1) / per_bilayer
+            for sign in (-1, 1)
+        ],
         "q_fixed_cut": ((q < Q_LIQUID) & free).sum(axis=1) / per_bilayer,
         "site": ((dist > cuts["site_cut_a"]) & free).sum(axis=1) / per_bilayer,
         "q_mean": np.bincount(kept_layer, q[first:].ravel(), BILAYERS) / count,
@@ -237,11 +349,18 @@ def analyse(frames, slab, bilayer, first: int, cuts: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--length-ps", type=float, default=1000.0)
-    parser.add_argument("--equilibration-ps", type=float, default=200.0)
+    parser.add_argument("--equilibration-ps", type=float, default=300.0,
+                        help="dropped from each trajectory's start (the QLL rises over its "
+                        "first 100-150 ps)")
     parser.add_argument("--frame-ps", type=float, default=5.0)
     parser.add_argument("--grow-only", action="store_true",
                         help="only run the trajectories (resumable), in rounds of --chunk-ps")
     parser.add_argument("--chunk-ps", type=float, default=100.0)
+    parser.add_argument("--speed-pairs", type=int, default=15,
+                        help="interleaved timing rounds of the engines")
+    parser.add_argument("--speed-only", action="store_true", help="only time the engines")
+    parser.add_argument("--calibrate-only", action="store_true",
+                        help="only run (and cache) the bulk ice references of the liquid cut")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     slab, bilayer = basal_slab(SUPERCELL, BILAYERS, 10.0, genice_seed=11)
@@ -251,10 +370,21 @@ def main() -> None:
     if args.grow_only:
         grow(slab, fixed, temperatures, args.length_ps, args.chunk_ps, args.frame_ps)
         return
+    if args.calibrate_only:
+        for temperature in temperatures:
+            cuts = bulk_cuts(temperature)
+            print(f"{temperature:.0f} K: q_cut {cuts['q_cut']:.4f} +- {cuts['q_cut_sem']:.4f} "
+                  f"{np.round(cuts['q_cut_per_run'], 4)}, site cut {cuts['site_cut_a']:.3f} A",
+                  flush=True)  # fmt: skip
+        return
 
-    openmm_s = openmm_seconds_per_step(slab, fixed, 2000)
-    ase_s = ase_seconds_per_step(slab, fixed, (5, 25))
-    print(f"OpenMM {ns_per_day(openmm_s):.2f} ns/day, ASE {ns_per_day(ase_s):.4f} ns/day")
+    speed = speed_record(interleaved_speeds(slab, fixed, args.speed_pairs))
+    print(f"OpenMM {speed['openmm_ns_per_day']:.2f} ns/day, ASE "
+          f"{speed['ase_tip4p_ns_per_day']:.4f} ns/day (1 core, CPU s): ratio "
+          f"{speed['ratio_openmm_over_ase']} {speed['ratio_per_pair']}", flush=True)  # fmt: skip
+    if args.speed_only:
+        print(json.dumps(speed, indent=1))
+        return
 
     results, profiles_mean, series, last = {}, {}, {}, {}
     first = int(round(args.equilibration_ps / args.frame_ps))  # frames before it are dropped
@@ -272,6 +402,11 @@ def main() -> None:
             "qll_bilayers": round(qll, 3),
             "qll_bilayers_sem": round(sem, 3),
             "q_cut": round(cuts["q_cut"], 4),
+            "q_cut_sem": round(cuts["q_cut_sem"], 4),
+            "q_cut_per_run": [round(x, 4) for x in cuts["q_cut_per_run"]],
+            "qll_bilayers_at_q_cut_pm_sem": [
+                round(float(band[first:].mean()), 3) for band in found["q_cut_band"]
+            ],
             "bulk_q_median": round(cuts["bulk_q_median"], 4),
             "qll_bilayers_q_fixed_cut": round(stats["q_fixed_cut"][0], 3),
             "qll_bilayers_q_fixed_cut_sem": round(stats["q_fixed_cut"][1], 3),
@@ -279,6 +414,10 @@ def main() -> None:
             "qll_bilayers_site_sem": round(stats["site"][1], 3),
             "site_cut_a": round(cuts["site_cut_a"], 3),
             "frames_averaged": len(frames) - first,
+            "qll_bilayers_by_drop_ps": {
+                f"{drop:.0f}": round(float(found["q"][int(round(drop / args.frame_ps)):].mean()), 3)
+                for drop in DROPS_CHECKED_PS
+            },
             "qll_bilayers_per_100ps": [
                 round(float(x), 3) for x in block_means(found["q"], times, 100.0)
             ],
@@ -313,9 +452,7 @@ def main() -> None:
             "supercell": list(SUPERCELL), "bilayers": BILAYERS, "fixed_bilayers": FIXED_BILAYERS,
             "md_box_a": [round(float(x), 2) for x in box], "timestep_fs": TIMESTEP_FS,
         },  # fmt: skip
-        "openmm_ns_per_day": round(ns_per_day(openmm_s), 3),
-        "ase_tip4p_ns_per_day": round(ns_per_day(ase_s), 5),
-        "ratio_openmm_over_ase": round(ase_s / openmm_s, 1),
+        **speed,
         "goal_ratio": 50,
         "melting_point_k": MELTING_POINT_K,
         "qll_bilayers": results,
@@ -325,6 +462,10 @@ def main() -> None:
                  > 2 * np.hypot(results[a]["qll_bilayers_sem"], results[b]["qll_bilayers_sem"]))
             for a, b in zip(sorted(results), sorted(results)[1:], strict=False)
         ],  # fmt: skip
+        "qll_thickens_by_criterion": {
+            key: bool(np.all(np.diff([results[t][key] for t in sorted(results)]) > 0))
+            for key in ("qll_bilayers", "qll_bilayers_q_fixed_cut", "qll_bilayers_site")
+        },
         "qll_definition": QLL_DEFINITION,
         "md_per_temperature_ps": {
             "length": args.length_ps, "equilibration_dropped": args.equilibration_ps,
