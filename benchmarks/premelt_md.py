@@ -356,7 +356,7 @@ def main() -> None:
     parser.add_argument("--grow-only", action="store_true",
                         help="only run the trajectories (resumable), in rounds of --chunk-ps")
     parser.add_argument("--chunk-ps", type=float, default=100.0)
-    parser.add_argument("--speed-pairs", type=int, default=15,
+    parser.add_argument("--speed-pairs", type=int, default=30,
                         help="interleaved timing rounds of the engines")
     parser.add_argument("--speed-only", action="store_true", help="only time the engines")
     parser.add_argument("--calibrate-only", action="store_true",
