@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +53,21 @@ def grid_to_candidates(
     return np.column_stack([x, y, z]).astype(np.float64), conf[iz, iy, ix].astype(np.float64)
 
 
+def per_species(value: Any, key: str) -> float | dict[str, float]:
+    """A decode setting given as one number or as one per species (a mapping with exactly the
+    keys of :data:`SPECIES`), each >= 0, as a float or a dict of floats; a :class:`ValueError`
+    (one line naming ``key``) otherwise."""
+    each = ", ".join(f"{name}: number >= 0" for name in SPECIES)
+    expected = f"expected a number >= 0 or a mapping {{{each}}}"
+    if isinstance(value, Mapping):
+        if set(value) != set(SPECIES):
+            raise ValueError(f"{key}: {expected}, got {dict(value)!r}")
+        return {name: float(per_species(value[name], f"{key}.{name}")) for name in SPECIES}
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValueError(f"{key}: {expected}, got {value!r}")
+    return float(value)
+
+
 def non_max_suppression(xyz_a: np.ndarray, conf: np.ndarray, radius_a: float) -> np.ndarray:
     """Indices (by descending confidence) of the candidates kept when every candidate within
     ``radius_a`` (A, 3D) of a more confident kept one is dropped."""
@@ -68,18 +84,19 @@ def decode_grid(
     grid: np.ndarray,
     geometry: GridGeometry,
     threshold: float | Mapping[str, float] = 0.5,
-    nms_radius_a: float = 1.0,
+    nms_radius_a: float | Mapping[str, float] = 1.0,
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Atoms of a predicted (or target) grid: (symbols [n], xyz_a [n, 3] (labels frame: scan x,
     y; z relative to the topmost O), confidence [n]), species in :data:`SPECIES` order, each
-    sorted by descending confidence, after a confidence threshold (one value, or one per
-    species) and per-species NMS."""
+    sorted by descending confidence, after a confidence threshold and a per-species NMS within
+    ``nms_radius_a`` (A), each one value or one per species."""
     symbols: list[str] = []
     xyz_all, conf_all = [np.zeros((0, 3))], [np.zeros(0)]
     for s, name in enumerate(SPECIES):
         cut = threshold[name] if isinstance(threshold, Mapping) else threshold
         xyz, conf = grid_to_candidates(grid, geometry, s, cut)
-        keep = non_max_suppression(xyz, conf, nms_radius_a)
+        radius = nms_radius_a[name] if isinstance(nms_radius_a, Mapping) else nms_radius_a
+        keep = non_max_suppression(xyz, conf, radius)
         symbols += [name] * len(keep)
         xyz_all.append(xyz[keep])
         conf_all.append(conf[keep])

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from iceafm.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from iceafm.models.decode import GridGeometry, decode_grid
+from iceafm.models.decode import GridGeometry, decode_grid, per_species
 from iceafm.models.unet3d import DetectorNet, NetConfig
 
 #: The shipped model (package data), used when no path is given.
@@ -39,15 +39,15 @@ class Detection:
 class DetectorMeta:
     """What a detector was trained on and how it decodes: ``pixel_size_a`` (A), ``heights_a``
     [n_slices] (A, ascending), label ``geometry`` and ``depth_a`` (A), decode ``threshold`` (one
-    value or one per species) and ``nms_radius_a`` (A), and ``info`` (name, config hash,
-    dataset, metrics)."""
+    value or one per species) and ``nms_radius_a`` (A; one value or one per species), and
+    ``info`` (name, config hash, dataset, metrics)."""
 
     pixel_size_a: float
     heights_a: list[float]
     geometry: GridGeometry
     depth_a: float = 3.0
     threshold: float | dict[str, float] = 0.5
-    nms_radius_a: float = 1.0
+    nms_radius_a: float | dict[str, float] = 1.0
     info: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,7 +75,7 @@ class DetectorMeta:
                 if isinstance(data["threshold"], dict)
                 else float(data["threshold"])
             ),
-            nms_radius_a=float(data["nms_radius_a"]),
+            nms_radius_a=per_species(data["nms_radius_a"], "meta nms_radius_a"),
             info=dict(data.get("info", {})),
         )
 

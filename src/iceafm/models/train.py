@@ -45,6 +45,7 @@ from iceafm.data.loader import (
 )
 from iceafm.io.atomic import atomic_path, write_text_atomic
 from iceafm.models.checkpoint import config_hash, load_checkpoint, save_checkpoint
+from iceafm.models.decode import per_species
 from iceafm.models.detector import Detector, DetectorMeta
 from iceafm.models.evaluate import evaluate_split
 from iceafm.models.unet3d import DetectorNet, NetConfig
@@ -80,7 +81,7 @@ class TrainConfig:
     pos_weight: float = 2.0
     offset_weight: float = 1.0
     threshold: float = 0.5
-    nms_radius_a: float = 1.0
+    nms_radius_a: float | dict[str, float] = 1.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     @classmethod
@@ -97,6 +98,12 @@ class TrainConfig:
             raise TrainConfigError(
                 f"config train.augment: unknown key(s) {sorted(set(aug) - aug_known)}"
             )
+        try:
+            values["nms_radius_a"] = per_species(
+                values.get("nms_radius_a", 1.0), "config train.nms_radius_a"
+            )
+        except ValueError as err:
+            raise TrainConfigError(str(err)) from None
         config = cls(**values, augment=AugmentConfig(**aug))
         for key in ("width", "depth", "epochs", "batch_size", "lr", "val_samples"):
             if not getattr(config, key) > 0:
