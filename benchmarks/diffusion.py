@@ -153,7 +153,10 @@ def evaluate_model(ckpt: Path, test_set, completion_set, device) -> dict:
     per_problem = [
         [project_waters(a, comp[p][1], **PROJECTION) for a in row] for p, row in enumerate(per_raw)
     ]
-    consensus = [consensus_completion(row, comp[p], **PROJECTION) for p, row in enumerate(per_raw)]
+    consensus = [
+        consensus_completion(row, comp[p], PROJECTION["method"], PROJECTION["relax_steps"])
+        for p, row in enumerate(per_raw)
+    ]
     out["completion_s"] = time.perf_counter() - t0
     out.update(completion_metrics(per_problem, comp, ev["bands_a"], ev["match_a"], consensus))
     out["completion_raw"] = completion_metrics(per_raw, comp, ev["bands_a"], ev["match_a"])

@@ -44,6 +44,11 @@ def test_products_and_metrics(diffusion_run):
     assert metrics["projection"] == "relax" and metrics["completion_prior"] == "lattice"
     assert frames[0].info["prior"] == "lattice" and frames[0].info["schedule_sigma_max"] == 0.2
     assert metrics["validity"] == 1.0
+    # sample.consensus (default): one consensus completion per reference after its draws
+    centres = [f for f in frames if "consensus_of" in f.info]
+    assert len(centres) == len({f.info["template"] for f in frames}) > 0
+    assert centres[0].info["consensus_of"] == config["diffusion"]["sample"]["count"]
+    assert "completion_o_f1_4_8_consensus" in metrics
     assert (work / "results/diffusion/equivariant/evaluation.png").stat().st_size > 0
     history = json.loads((work / "results/diffusion/plain/train.json").read_text())
     assert len(history["train_loss"]) == config["diffusion"]["train"]["epochs"]
