@@ -51,10 +51,16 @@ AFM = {
     "views": {"count": 2, "rotate": True, "seed": 0},
     "ff_step_a": 0.15,
 }  # fmt: skip
+#: Decode NMS radii (A) of the base detector, inherited by every fine-tune (its meta): no two
+#: water O come closer than about 2.4 A (onset of the O-O radial distribution function of ice and
+#: liquid water), so O candidates within 2.2 A are one molecule found twice; H keeps 1.0 A (one H
+#: per 1 A label voxel; one molecule's two H are 1.5 A apart).
+NMS_RADIUS_A = {"O": 2.2, "H": 1.0}
 SIZES = {
     "tiny": {
         "structures": 10,
-        "base": {"width": 8, "depth": 2, "epochs": 50, "batch_size": 4, "lr": 3e-3},
+        "base": {"width": 8, "depth": 2, "epochs": 50, "batch_size": 4, "lr": 3e-3,
+                 "nms_radius_a": NMS_RADIUS_A},
         "adapt": {
             "finetune": {"epochs": 5, "batch_size": 4, "lr": 5e-4, "val_samples": 4},
             "augment": {"noise": 0.3, "gradient": 0.5, "cutout": 0.5, "drift_px": 2.0,
