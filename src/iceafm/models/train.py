@@ -98,12 +98,13 @@ class TrainConfig:
             raise TrainConfigError(
                 f"config train.augment: unknown key(s) {sorted(set(aug) - aug_known)}"
             )
-        try:
-            values["nms_radius_a"] = per_species(
-                values.get("nms_radius_a", 1.0), "config train.nms_radius_a"
-            )
-        except ValueError as err:
-            raise TrainConfigError(str(err)) from None
+        if "nms_radius_a" in values:
+            try:
+                values["nms_radius_a"] = per_species(
+                    values["nms_radius_a"], "config train.nms_radius_a"
+                )
+            except ValueError as err:
+                raise TrainConfigError(str(err)) from None
         config = cls(**values, augment=AugmentConfig(**aug))
         for key in ("width", "depth", "epochs", "batch_size", "lr", "val_samples"):
             if not getattr(config, key) > 0:
