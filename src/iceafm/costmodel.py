@@ -11,8 +11,8 @@ log x (its core-seconds scaled by (x / x_ref)**p and (R / R_ref)**MPI_ALPHA), an
 run and how far (``x / x_ref``). p_m is fitted (least squares in log-log) when the measured
 runs of a mode span sizes at least ``FIT_SPAN`` apart, else :data:`DEFAULT_EXPONENT`. A mode
 without a measured run is extrapolated from a measured mode times the measured mode cost ratio
-:data:`FD_OVER_LCAO`. Measured runs are ``dft.json`` records (settings, ranks, core-seconds)
-and the structure they name.
+:data:`FD_OVER_LCAO` (and :data:`FD_OVER_PW`). Measured runs are ``dft.json`` records
+(settings, ranks, core-seconds) and the structure they name.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 from ase import Atoms
 from ase.io import read
 
-from iceafm.dft.settings import kpoint_grid, prepare_cell
+from iceafm.dft.settings import grid_shape, kpoint_grid, prepare_cell
 
 # Valence electrons of GPAW's default PAW setups (gpaw-setups 24.x) for the elements the
 # generators and typical imports use.
@@ -48,7 +48,10 @@ MPI_ALPHA = 0.1
 # FD / LCAO core-seconds at equal h, measured (benchmarks/results/dft_cost.json, 2026-11-25:
 # 459.8 / 37.5 core-s, 1 rank, two demo structures).
 FD_OVER_LCAO = 12.3
-MODE_FACTOR = {"lcao": 1.0, "fd": FD_OVER_LCAO}
+# FD / PW (240 eV, on FD's grid) CPU seconds at equal h, measured (dft_cost.json, route pw_240,
+# 2026-11-26: 2232 / 562 CPU-s, 1 rank, the same two demo structures).
+FD_OVER_PW = 3.97
+MODE_FACTOR = {"lcao": 1.0, "fd": FD_OVER_LCAO, "pw": FD_OVER_LCAO / FD_OVER_PW}
 
 
 class CostModelError(ValueError):
@@ -91,10 +94,9 @@ class Estimate:
 
 
 def grid_points(cell: np.ndarray, h: float) -> int:
-    """Points of GPAW's real-space grid for spacing ``h`` (A): per axis the nearest multiple of
-    4 to L / h, L the distance between the lattice planes (GPAW's ``h2gpts``)."""
-    lengths = (np.linalg.inv(cell) ** 2).sum(0) ** -0.5
-    return int(np.prod(np.maximum(4, (lengths / h / 4 + 0.5).astype(int) * 4)))
+    """Points of GPAW's real-space grid for spacing ``h`` (A)
+    (:func:`iceafm.dft.settings.grid_shape`)."""
+    return int(np.prod(grid_shape(cell, h)))
 
 
 def dft_size(atoms: Atoms, settings: dict[str, Any], ranks: int) -> DftSize:
@@ -161,7 +163,7 @@ class CostModel:
         """Core-seconds of a job of size ``target``.
 
         Raises:
-            CostModelError: the target's mode is neither measured nor convertible (pw).
+            CostModelError: the target's mode is neither measured nor in MODE_FACTOR.
         """
         mode_from = target.mode
         if mode_from not in self.by_mode:

@@ -30,6 +30,7 @@ from iceafm.dft.settings import (
     gpaw_parameters,
     max_attempts,
     prepare_cell,
+    pw_grid_factor,
     robust_settings,
     settings_key,
 )
@@ -45,24 +46,28 @@ def _read_structure(path: Path) -> Atoms:
         raise DftConfigError(f"{path}: not a readable extxyz structure ({err})") from err
 
 
-def export_fields(calc: Any, grid_refinement: int) -> tuple[np.ndarray, np.ndarray]:
+def export_fields(
+    calc: Any, grid_refinement: int, pw_factor: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Potential phi (Hartree a.u., positive near nuclei) and all-electron density
     (electrons/Bohr^3), both of shape (nx, ny, nz) on the same grid (all ranks get them).
 
     GPAW's electrostatic potential is the potential energy of an electron (eV) on the fine
-    grid (spacing h/2); ppafm wants phi itself, hence the sign change. With
-    ``grid_refinement`` 1 the fine grid is subsampled onto the coarse grid: every second fine
-    point *is* a coarse point, so no interpolation is involved.
+    grid (twice GPAW's grid); ppafm wants phi itself, hence the sign change. Both fields are
+    subsampled onto ``grid_refinement`` (1 or 2) times the cube grid of
+    :func:`iceafm.dft.settings.grid_shape`, which GPAW's grid refines ``pw_factor`` times
+    (:func:`iceafm.dft.settings.pw_grid_factor`; 1 in FD and LCAO mode). Subsampling keeps
+    every k-th point, each of which *is* a point of the finer grid: no interpolation.
     """
     electron_potential_ev = calc.get_electrostatic_potential()
-    phi_ha = -electron_potential_ev / Hartree
-    if grid_refinement == 1:
-        phi_ha = phi_ha[::2, ::2, ::2]
+    step = 2 * pw_factor // grid_refinement
+    phi_ha = -electron_potential_ev[::step, ::step, ::step] / Hartree
     density = calc.get_all_electron_density(gridrefinement=grid_refinement) * Bohr**3
+    density = density[::pw_factor, ::pw_factor, ::pw_factor]
     if phi_ha.shape != density.shape:
         raise RuntimeError(
             f"potential grid {phi_ha.shape} != density grid {density.shape} "
-            f"(grid_refinement {grid_refinement})"
+            f"(grid_refinement {grid_refinement}, pw_factor {pw_factor})"
         )
     return phi_ha, density
 
@@ -246,7 +251,8 @@ def run_dft(
 
     energy_ev = float(calc.get_potential_energy(prepared))
     dipole_ea = calc.get_dipole_moment(prepared)
-    phi_ha, density = export_fields(calc, int(settings["grid_refinement"]))
+    pw_factor = pw_grid_factor(settings, prepared)
+    phi_ha, density = export_fields(calc, int(settings["grid_refinement"]), pw_factor)
     wall_s = time.perf_counter() - start_s
     record.update(
         status="converged",
@@ -254,6 +260,7 @@ def run_dft(
         energy_ev=energy_ev,
         dipole_moment_e_a=[float(x) for x in dipole_ea],
         grid_shape=list(phi_ha.shape),
+        pw_grid_factor=pw_factor,
         grid_spacing_a=(prepared.cell.lengths() / np.asarray(phi_ha.shape)).tolist(),
         vacuum_shift_a=shift_a.tolist(),
         wall_seconds=wall_s,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import kptdensity2monkhorstpack
+from ase.units import Bohr, Hartree
 
 from iceafm.dft.errors import DftConfigError
 
@@ -149,10 +150,37 @@ def is_slab(atoms: Atoms) -> bool:
     return bool(atoms.pbc[0] and atoms.pbc[1] and not atoms.pbc[2])
 
 
+def grid_shape(cell: np.ndarray, h: float) -> list[int]:
+    """Points per axis (shape (3,)) of GPAW's real-space grid for spacing ``h`` (A) in a cell
+    (A, shape (3, 3)): per axis the nearest multiple of 4 to L / h, L the distance between the
+    lattice planes (GPAW's ``h2gpts``). FD and LCAO compute on it; the exported cubes are on it
+    (``grid_refinement`` 1) in every mode."""
+    lengths = (np.linalg.inv(cell) ** 2).sum(0) ** -0.5
+    return [int(n) for n in np.maximum(4, (lengths / h / 4 + 0.5).astype(int) * 4)]
+
+
+def pw_grid_factor(settings: dict[str, Any], atoms: Atoms) -> int:
+    """How many times finer than :func:`grid_shape` GPAW's grid is in ``pw`` mode (1 in the
+    other modes): the smallest integer m whose grid holds the cutoff ``pw_ecut_ev``.
+
+    GPAW's fine grid (twice the grid) must hold the plane waves of the compensation charges and
+    the dipole-layer sawtooth, up to 8 x ecut: each grid step |a_i| / (m N_i) (Bohr) must be
+    below pi / (2 sqrt(ecut)) (ecut in Hartree), GPAW's own default spacing for a cutoff. A grid
+    m times finer keeps the cube grid a subgrid of it, so PW cubes sit on the FD/LCAO points.
+    """
+    if settings["mode"] != "pw":
+        return 1
+    shape = np.asarray(grid_shape(atoms.cell.array, float(settings["h"])))
+    step_bohr = atoms.cell.lengths() / shape / Bohr
+    limit_bohr = np.pi / (2 * np.sqrt(float(settings["pw_ecut_ev"]) / Hartree))
+    return int(np.floor(step_bohr.max() / limit_bohr)) + 1
+
+
 def gpaw_parameters(settings: dict[str, Any], atoms: Atoms) -> dict[str, Any]:
     """GPAW keyword arguments (no ``txt``) for ``settings`` applied to the prepared ``atoms``.
 
-    The basis is passed for FD and PW too, where it gives GPAW its LCAO initial guess. Slabs
+    The basis is passed for FD and PW too, where it gives GPAW its LCAO initial guess. PW mode
+    gets the grid :func:`pw_grid_factor` times finer than ``h``'s (``gpts``) instead of ``h``. Slabs
     get GPAW's dipole-layer correction when ``dipole_correction`` is set, so the vacuum
     potential is flat on both sides instead of carrying an artificial field.
     """
@@ -177,6 +205,10 @@ def gpaw_parameters(settings: dict[str, Any], atoms: Atoms) -> dict[str, Any]:
             "weight": float(settings["mixer"]["weight"]),
         },
     }
+    if settings["mode"] == "pw":
+        factor = pw_grid_factor(settings, atoms)
+        del params["h"]
+        params["gpts"] = [factor * n for n in grid_shape(atoms.cell.array, float(settings["h"]))]
     if settings["dipole_correction"] and is_slab(atoms):
         params["poissonsolver"] = {"dipolelayer": "xy"}
     return params
