@@ -473,8 +473,9 @@ def main() -> None:
         },  # fmt: skip
         "references": REFERENCES,
         "caveat": f"{args.length_ps:.0f} ps per temperature on one shared CPU core (one "
-        "trajectory each, 6-bilayer slab with one free surface): the QLL of the first "
-        "nanosecond, not the equilibrium thickness, which takes tens to hundreds of ns near Tm "
+        f"trajectory each, 6-bilayer slab with one free surface): the QLL of the first "
+        f"{args.length_ps / 1000:.1f} ns, not the equilibrium thickness, which takes tens to "
+        "hundreds of ns near Tm "
         "(Baran et al. 2024); a GPU node (OpenMM CUDA, several hundred ns/day for this slab) "
         "would run 3 x 50 ns in about a day",
         "figure": "benchmarks/results/premelt_md.png",
