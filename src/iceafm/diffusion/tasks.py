@@ -221,7 +221,8 @@ def consensus_completion(
         problem: (slab, fixed mask); fixed atoms are taken from the slab.
 
     Returns:
-        The consensus slab (``info`` of the first draw, ``consensus_of`` = k, ``arrays['fixed']``).
+        The consensus slab as :func:`finish_samples` writes a sample (``info`` of the first
+        draw, ``consensus_of`` = k, ``arrays['fixed']``).
     """
     if not draws:
         raise ValueError("consensus of no draws")
@@ -235,12 +236,8 @@ def consensus_completion(
     centre = draws[0].copy()
     centre.positions = mean
     centre.wrap(pbc=[True, True, False])
-    out = project_waters(centre, fixed, projection, relax_steps)
-    out.info.update(
-        consensus_of=len(draws), relax_steps=relax_steps if projection == "relax" else 0
-    )
-    out.arrays["fixed"] = np.asarray(fixed).astype(int)
-    return out
+    info = dict(draws[0].info, consensus_of=len(draws))
+    return finish_samples([centre], [problem], info, projection, relax_steps)[0]
 
 
 def solve(

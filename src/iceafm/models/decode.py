@@ -68,6 +68,11 @@ def per_species(value: Any, key: str) -> float | dict[str, float]:
     return float(value)
 
 
+def for_species(value: float | Mapping[str, float], name: str) -> float:
+    """The value of a decode setting (one number, or one per species) for species ``name``."""
+    return value[name] if isinstance(value, Mapping) else value
+
+
 def non_max_suppression(xyz_a: np.ndarray, conf: np.ndarray, radius_a: float) -> np.ndarray:
     """Indices (by descending confidence) of the candidates kept when every candidate within
     ``radius_a`` (A, 3D) of a more confident kept one is dropped."""
@@ -93,10 +98,8 @@ def decode_grid(
     symbols: list[str] = []
     xyz_all, conf_all = [np.zeros((0, 3))], [np.zeros(0)]
     for s, name in enumerate(SPECIES):
-        cut = threshold[name] if isinstance(threshold, Mapping) else threshold
-        xyz, conf = grid_to_candidates(grid, geometry, s, cut)
-        radius = nms_radius_a[name] if isinstance(nms_radius_a, Mapping) else nms_radius_a
-        keep = non_max_suppression(xyz, conf, radius)
+        xyz, conf = grid_to_candidates(grid, geometry, s, for_species(threshold, name))
+        keep = non_max_suppression(xyz, conf, for_species(nms_radius_a, name))
         symbols += [name] * len(keep)
         xyz_all.append(xyz[keep])
         conf_all.append(conf[keep])

@@ -70,11 +70,7 @@ class DetectorMeta:
             heights_a=[float(h) for h in data["heights_a"]],
             geometry=GridGeometry(**data["geometry"]),
             depth_a=float(data["depth_a"]),
-            threshold=(
-                {k: float(v) for k, v in data["threshold"].items()}
-                if isinstance(data["threshold"], dict)
-                else float(data["threshold"])
-            ),
+            threshold=per_species(data["threshold"], "meta threshold"),
             nms_radius_a=per_species(data["nms_radius_a"], "meta nms_radius_a"),
             info=dict(data.get("info", {})),
         )
