@@ -45,11 +45,11 @@ FIT_SPAN = 1.5
 # Core-seconds grow as R**MPI_ALPHA with R ranks (parallel efficiency R**-0.1: 76 % at 16
 # ranks), an assumption: only 1-2 ranks could be measured on the development machine.
 MPI_ALPHA = 0.1
-# FD / LCAO core-seconds at equal h, measured (benchmarks/results/dft_cost.json, 2026-11-25:
-# 459.8 / 37.5 core-s, 1 rank, two demo structures).
-FD_OVER_LCAO = 12.3
-# FD / PW (240 eV, on FD's grid) CPU seconds at equal h, measured (dft_cost.json, route pw_240,
-# 2026-11-26: 2232 / 562 CPU-s, 1 rank, the same two demo structures).
+# FD / LCAO and FD / PW (240 eV, on FD's grid) CPU seconds at equal h, measured in one run
+# (benchmarks/results/dft_cost.json, 2026-11-26, 1 rank, two demo structures: FD 2232, LCAO
+# 112, PW 562 CPU-s in all). CPU seconds, not wall-clock core-seconds, because the shared
+# development machine's load scaled the wall times unevenly (wall core-seconds gave 8.3).
+FD_OVER_LCAO = 19.9
 FD_OVER_PW = 3.97
 MODE_FACTOR = {"lcao": 1.0, "fd": FD_OVER_LCAO, "pw": FD_OVER_LCAO / FD_OVER_PW}
 
