@@ -96,7 +96,7 @@ def test_a_longer_production_grows_a_finished_run_and_a_shorter_one_cuts_it(tmp_
 
     short, _ = run(1.0)
     grown, lines = run(2.0)
-    assert lines[0] == "resumed from checkpoint at step 750 with 2 frames"
+    assert lines[0].startswith("resumed from checkpoint at step 750 with 2 frames, z box")
     assert [f.info["time_ps"] for f in grown] == [0.5, 1.0, 1.5, 2.0]
     for a, b in zip(short, grown[:2], strict=True):
         np.testing.assert_array_equal(a.positions, b.positions)
@@ -104,3 +104,28 @@ def test_a_longer_production_grows_a_finished_run_and_a_shorter_one_cuts_it(tmp_
     assert len(lines) == 1 and "resumed" in lines[0]  # nothing run, nothing written
     assert [f.info["step"] for f in cut] == [500, 750]
     np.testing.assert_array_equal(cut[1].positions, grown[1].positions)
+
+
+def test_a_resumed_run_keeps_the_z_box_of_its_checkpoint(tmp_path, monkeypatch):
+    """A checkpoint written under another box rule (a taller vacuum) continues in its own box:
+    the frames after the restart stay where the slab is, not shifted by the change of box."""
+    from iceafm.md import simulate
+    from iceafm.structures.ice_basal import basal_slab
+
+    slab, bilayer = basal_slab((1, 1), 3, 10.0, genice_seed=3)
+    settings = dict(equilibration_ps=0.5, frame_spacing_ps=0.5)
+    monkeypatch.setattr(simulate, "BOX_OVER_SLAB", 6.0)
+    tall, _ = simulate.md_box_a(slab, 9.0)
+    simulate.run_trajectory(slab, bilayer < 1, simulate.MDSettings(250.0, production_ps=0.5,
+                            **settings), 2, tmp_path / "c.npz", 0.5, "CPU", log=print)  # fmt: skip
+    monkeypatch.undo()
+    box, _ = simulate.md_box_a(slab, 9.0)
+    assert box[2] < tall[2] - 10.0  # the rule now gives a much lower box
+    lines = []
+    frames = simulate.run_trajectory(slab, bilayer < 1, simulate.MDSettings(250.0,
+                                     production_ps=1.0, **settings), 2, tmp_path / "c.npz",
+                                     0.5, "CPU", log=lines.append)  # fmt: skip
+    assert lines[0].endswith(f"z box {tall[2]:.2f} A")
+    free_o = np.flatnonzero(np.repeat(bilayer >= 1, 3))[::3]
+    z = [f.positions[free_o, 2].mean() for f in frames]
+    assert abs(z[1] - z[0]) < 1.0, z

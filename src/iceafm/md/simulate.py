@@ -9,7 +9,8 @@ so far and a digest of everything that shapes the run) is written atomically eve
 digest leaves out ``production_ps``: a longer production continues a shorter run's trajectory
 (and a shorter one takes the first frames of a longer run's), so a long run can be grown in
 stages. After a restart the Langevin noise is reseeded from (seed, step), so a run is
-reproducible for a given kill point, not bit-identical to an uninterrupted one.
+reproducible for a given kill point, not bit-identical to an uninterrupted one; it keeps the z
+box of its checkpoint (a run started before the box rule changed continues in its own box).
 """
 
 from __future__ import annotations
@@ -57,18 +58,31 @@ class MDError(ValueError):
     """Settings an MD run cannot use (one line, names the value)."""
 
 
-def md_box_a(slab: Atoms, cutoff_a: float) -> tuple[np.ndarray, float]:
+BOX_OVER_SLAB = 3.0
+"""z box / slab thickness for PME with the Yeh-Berkowitz slab correction (J. Chem. Phys. 111,
+3155 (1999)): the volume factor 3 (empty space twice the slab) that LAMMPS documents for it
+(``kspace_modify slab 3.0``).
+Measured on a premelted 266 K frame of the 6-bilayer benchmark slab (benchmarks/README.md,
+premelt_md): forces in a z box of 3 x the lattice slab (2.7 x the premelted one) differ from an
+8 x box's by 9e-6 of their RMS at tight PME tolerance; a 4 x box (used before 2026-11-26) only
+made the PME grid a third taller."""
+
+
+def md_box_a(
+    slab: Atoms, cutoff_a: float, box_z_a: float | None = None
+) -> tuple[np.ndarray, float]:
     """MD box lengths (A) and the z shift (A) from the slab's cell into it.
 
-    z box = slab thickness + max(3 x thickness, 2 x cutoff + 2 A, slab cell's vacuum): vacuum
-    for PME with the Yeh-Berkowitz correction (they advise a z box >= 3 x the slab) and no
-    real-space interaction with the slab's image.
+    z box = max(:data:`BOX_OVER_SLAB` x slab thickness, thickness + 2 x cutoff + 2 A, the slab
+    cell's height): vacuum for PME with the Yeh-Berkowitz correction and no real-space
+    interaction with the slab's image; ``box_z_a`` (A) instead, when given (a checkpoint's box).
     """
     z = slab.positions[:, 2]
     thickness = float(z.max() - z.min())
     lengths = slab.cell.lengths()
-    vacuum = max(3 * thickness, 2 * cutoff_a + 2.0, float(lengths[2]) - thickness)
-    box = np.array([lengths[0], lengths[1], thickness + vacuum])
+    if box_z_a is None:
+        box_z_a = max(BOX_OVER_SLAB * thickness, thickness + 2 * cutoff_a + 2.0, float(lengths[2]))
+    box = np.array([lengths[0], lengths[1], box_z_a])
     shift = box[2] / 2 - (z.max() + z.min()) / 2
     return box, float(shift)
 
@@ -149,9 +163,11 @@ def slab_context(
     settings: MDSettings,
     platform: str = "auto",
     threads: int = 1,
+    box_z_a: float | None = None,
 ):
     """The OpenMM context of a slab's MD (no positions set yet): TIP4P/Ice with PME and the
-    slab correction in the :func:`md_box_a` box, cutoff :func:`effective_cutoff_a`, Langevin.
+    slab correction in the :func:`md_box_a` box (z: ``box_z_a`` A when given), cutoff
+    :func:`effective_cutoff_a`, Langevin.
 
     Returns:
         (context, integrator, box lengths (3,) A, z shift from the slab's cell into the box A,
@@ -159,7 +175,7 @@ def slab_context(
     """
     import openmm as mm
 
-    box, shift = md_box_a(slab, settings.cutoff_a)
+    box, shift = md_box_a(slab, settings.cutoff_a, box_z_a)
     cutoff = effective_cutoff_a(box, settings.cutoff_a)
     system = build_system(len(slab) // 3, box, np.asarray(fixed_water, bool), cutoff)
     integrator = mm.LangevinMiddleIntegrator(
@@ -212,22 +228,28 @@ def run_trajectory(
     import openmm as mm
 
     n_water = len(slab) // 3
-    context, integrator, box, shift, cutoff = slab_context(
-        slab, fixed_water, settings, platform, threads
-    )
-    plat = context.getPlatform()
     digest = run_digest(slab, fixed_water, settings, seed)
     checkpoint = Path(checkpoint)
     resumed = _load_checkpoint(checkpoint, digest, log)
+    state = None if resumed is None else mm.XmlSerializer.deserialize(resumed[1])
+    # a resumed run keeps the z box it was started in (same PME grid, same frames' shift)
+    box_z = None
+    if state is not None:
+        box_z = state.getPeriodicBoxVectors()[2][2].value_in_unit(mm.unit.angstrom)
+    context, integrator, box, shift, cutoff = slab_context(
+        slab, fixed_water, settings, platform, threads, box_z
+    )
+    plat = context.getPlatform()
     if resumed is None:
         start_state(context, slab, shift, settings.temperature_k, seed)
         step, frames = 0, []
         log(f"start: {n_water} waters, box {np.round(box, 2).tolist()} A, cutoff {cutoff:.2f} A, "
             f"{plat.getName()} platform, {settings}")
     else:
-        step, state_xml, frames = resumed
-        context.setState(mm.XmlSerializer.deserialize(state_xml))
-        log(f"resumed from checkpoint at step {step} with {len(frames)} frames")
+        step, _, frames = resumed
+        context.setState(state)
+        log(f"resumed from checkpoint at step {step} with {len(frames)} frames, "
+            f"z box {box[2]:.2f} A")
         frames = frames[: settings.n_frames]  # a longer run's checkpoint: its first frames
     integrator.setRandomNumberSeed(_noise_seed(seed, step))
 
