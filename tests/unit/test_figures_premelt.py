@@ -12,7 +12,8 @@ def test_the_time_panel_and_the_per_temperature_cuts_widen_the_figure(tmp_path):
     atoms, _ = basal_slab((1, 1), 3, 10.0, genice_seed=3)
     profile = order_profile(atoms)
     times = np.arange(5.0, 105.0, 5.0)
-    series = {250.0: (times, np.linspace(0.5, 1.2, 20)), 266.0: (times, np.full(20, 1.3))}
+    series = {250.0: (times, np.linspace(0.5, 1.2, 20)),
+              266.0: [(times, np.full(20, 1.3)), (times[:10], np.full(10, 1.1))]}  # two runs
     plot_premelt({250.0: profile, 266.0: profile}, atoms, "side", tmp_path / "with.png",
                  series=series, equilibration_ps=20.0,
                  q_cuts={250.0: 0.89, 266.0: 0.88})  # fmt: skip

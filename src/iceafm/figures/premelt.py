@@ -34,7 +34,8 @@ def plot_premelt(
     side: Atoms,
     side_title: str,
     out_path: str | os.PathLike,
-    series: dict[float, tuple[np.ndarray, np.ndarray]] | None = None,
+    series: dict[float, tuple[np.ndarray, np.ndarray] | list[tuple[np.ndarray, np.ndarray]]]
+    | None = None,
     equilibration_ps: float = 0.0,
     q_cuts: dict[float, float] | None = None,
 ) -> None:
@@ -48,7 +49,8 @@ def plot_premelt(
         side_title: title of the side view.
         out_path: PNG path (written atomically).
         series: temperature (K) -> (times in ps [n], QLL in bilayers [n]) per frame, drawn as
-            25 ps running means.
+            25 ps running means; or a list of them (independent trajectories at that
+            temperature: the first drawn solid, the others thin, in the same colour).
         equilibration_ps: time before which frames were not averaged (a dotted line), ps.
         q_cuts: temperature (K) -> that temperature's liquid cut on q (dashed, in its colour);
             default: one line at Q_LIQUID.
@@ -59,10 +61,17 @@ def plot_premelt(
     else:
         fig = Figure(figsize=(13, 4.4), layout="constrained")
         ax_profile, ax_time, ax_side = fig.subplots(1, 3, width_ratios=[1, 1.1, 0.9])
-        for temperature, (times, qll) in sorted(series.items()):
-            width = max(1, round(25.0 / float(np.median(np.diff(times)))))
-            smooth = np.convolve(qll, np.ones(width) / width, mode="valid")
-            ax_time.plot(times[width - 1 :], smooth, label=f"{temperature:.0f} K")
+        for temperature, runs in sorted(series.items()):
+            runs = runs if isinstance(runs, list) else [runs]
+            color = None
+            for k, (times, qll) in enumerate(runs):
+                width = max(1, round(25.0 / float(np.median(np.diff(times)))))
+                smooth = np.convolve(qll, np.ones(width) / width, mode="valid")
+                label = f"{temperature:.0f} K" + (f" ({len(runs)} runs)" if len(runs) > 1 else "")
+                (line,) = ax_time.plot(times[width - 1 :], smooth, color=color,
+                                       lw=1.5 if k == 0 else 0.6, alpha=1.0 if k == 0 else 0.8,
+                                       label=label if k == 0 else None)  # fmt: skip
+                color = line.get_color()
         ax_time.axvline(equilibration_ps, color="k", ls=":", lw=0.8, label="averaged after")
         ax_time.set_xlabel("time (ps)")
         ax_time.set_ylabel("QLL thickness (bilayers), 25 ps running mean")
