@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 EXIT_BAD_INPUT = 2
 
@@ -50,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--line-correction", choices=("none", "row_median"), default="none",
                          help="scan-line artifact correction (default none)")
     predict.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
+    predict.add_argument("--raw-decode", action="store_true",
+                         help="keep every decoded O and H peak (no water assembly)")
     predict.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -82,6 +85,8 @@ def run_predict(args: argparse.Namespace) -> int:
         raise CheckpointError(
             f"{args.model}: not a readable detector checkpoint ({type(err).__name__}: {err})"
         ) from None
+    if args.raw_decode:
+        det.meta.water = replace(det.meta.water, enabled=False)
     names = [s.name for s in stacks]
     doubled = sorted({n for n in names if names.count(n) > 1})
     if doubled:

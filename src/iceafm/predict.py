@@ -8,9 +8,10 @@ back), the slices matching the model's heights (:func:`select_slices`), ``det.de
 
 Output frame, exactly: x, y in A in the INPUT's scan frame (input pixel (iy, ix) centred at
 (ix px, iy py)), z in A relative to the topmost predicted O. Files (:func:`write_prediction`):
-``DIR/<stem>.extxyz`` (ASE extxyz; ``info``: model, input, resampling, slices used, notes;
-per-atom ``confidence``) and ``DIR/<stem>.png`` (the prediction over the closest slice), both
-written atomically.
+``DIR/<stem>.extxyz`` (ASE extxyz; ``info``: model, input, resampling, slices used, notes, the
+``decode`` (water assembly on or off, :mod:`iceafm.models.assemble`); per-atom ``confidence``
+and ``molecule``: each H after its O) and ``DIR/<stem>.png`` (the prediction over the closest
+slice), both written atomically.
 """
 
 from __future__ import annotations
@@ -50,13 +51,15 @@ class Prediction:
     """Atoms of one stack in its scan frame (see the module docstring) and what was done.
 
     ``symbols`` [n], ``positions_a`` [n, 3] (A), ``confidence`` [n]; ``stack``: the input (slice 0
-    closest, its pixel size known); ``info``: provenance for the extxyz header (str values)."""
+    closest, its pixel size known); ``info``: provenance for the extxyz header (str values);
+    ``molecule`` [n]: each atom's water (its O's rank; -1 for an H of the raw decode), or None."""
 
     symbols: list[str]
     positions_a: np.ndarray
     confidence: np.ndarray
     stack: Stack
     info: dict[str, str]
+    molecule: np.ndarray | None = None
 
 
 def select_slices(
@@ -149,6 +152,7 @@ def predict_stack(
         "model": model_label,
         "model_info": json.dumps(det.info, sort_keys=True, default=str),
         "model_pixel_size_a": f"{det.pixel_size_a}",
+        "decode": json.dumps(getattr(detection, "decode", {}), sort_keys=True),
         **info,
         "frame": (
             "x, y in A in the input's scan frame (input pixel (iy, ix) at (ix px, iy py)); "
@@ -161,6 +165,7 @@ def predict_stack(
         np.asarray(detection.confidence, dtype=np.float64).ravel(),
         stack,
         info,
+        getattr(detection, "molecule", None),
     )
 
 
@@ -195,6 +200,8 @@ def prediction_atoms(prediction: Prediction) -> Atoms:
         pbc=False,
     )
     atoms.set_array("confidence", prediction.confidence)
+    if prediction.molecule is not None:
+        atoms.set_array("molecule", np.asarray(prediction.molecule, dtype=np.int64))
     atoms.info.update(prediction.info)
     return atoms
 

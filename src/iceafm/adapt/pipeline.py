@@ -219,6 +219,7 @@ def finetune_config(adapt: AdaptConfig, method: str, base: Any) -> Any:
         "device": adapt.device,
         "workers": 0,
         "nms_radius_a": base.meta.nms_radius_a,
+        **base.meta.water.to_dict(),
         "augment": augment_config(adapt, method).to_dict(),
     })  # fmt: skip
 
@@ -384,6 +385,9 @@ def evaluate_method(
         atoms = Atoms(list(found.symbols), positions=pos, cell=[nx * p, ny * p, 0], pbc=False)
         atoms.info.update(stack=name, method=method)
         atoms.set_array("confidence", np.asarray(found.confidence, np.float64))
+        if found.molecule is not None:
+            atoms.set_array("molecule", np.asarray(found.molecule, np.int64))
+        atoms.info["decode"] = json.dumps(found.decode, sort_keys=True)
         frames.append(atoms)
         w = min(window, nx * p, ny * p)
         m = int(round(w / p))
@@ -433,6 +437,7 @@ def evaluate_method(
         "ranges": {k: list(v) for k, v in RANGES.items()},
         "per_stack": per_stack,
         "finetune_split": str(split),
+        "decode": detector.meta.water.to_dict(),
     }
     return metrics, frames
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from iceafm.models.assemble import WaterSettings, assemble_waters
 from iceafm.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from iceafm.models.decode import GridGeometry, decode_grid, per_species
 from iceafm.models.unet3d import DetectorNet, NetConfig
@@ -28,19 +29,24 @@ PRETRAINED = Path(__file__).with_name("pretrained") / "detector.pt"
 @dataclass
 class Detection:
     """Atoms found in one stack: ``symbols`` [n] ('O'/'H'), ``positions_a`` [n, 3] (A; x, y in
-    the scan frame, z relative to the topmost predicted O), ``confidence`` [n] in [0, 1]."""
+    the scan frame, z relative to the topmost predicted O), ``confidence`` [n] in [0, 1],
+    ``molecule`` [n] (index of each atom's water, its O's rank; -1 for an H of the raw decode)
+    and ``decode`` (the settings used: :meth:`WaterSettings.to_dict`)."""
 
     symbols: list[str]
     positions_a: np.ndarray
     confidence: np.ndarray
+    molecule: np.ndarray | None = None
+    decode: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class DetectorMeta:
     """What a detector was trained on and how it decodes: ``pixel_size_a`` (A), ``heights_a``
     [n_slices] (A, ascending), label ``geometry`` and ``depth_a`` (A), decode ``threshold`` (one
-    value or one per species) and ``nms_radius_a`` (A; one value or one per species), and
-    ``info`` (name, config hash, dataset, metrics)."""
+    value or one per species) and ``nms_radius_a`` (A; one value or one per species), the
+    ``water`` assembly (:mod:`iceafm.models.assemble`; files without it get the defaults, on),
+    and ``info`` (name, config hash, dataset, metrics)."""
 
     pixel_size_a: float
     heights_a: list[float]
@@ -48,6 +54,7 @@ class DetectorMeta:
     depth_a: float = 3.0
     threshold: float | dict[str, float] = 0.5
     nms_radius_a: float | dict[str, float] = 1.0
+    water: WaterSettings = field(default_factory=WaterSettings)
     info: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,6 +66,7 @@ class DetectorMeta:
             "depth_a": self.depth_a,
             "threshold": self.threshold,
             "nms_radius_a": self.nms_radius_a,
+            **self.water.to_dict(),
             "info": self.info,
         }
 
@@ -72,8 +80,24 @@ class DetectorMeta:
             depth_a=float(data["depth_a"]),
             threshold=per_species(data["threshold"], "meta threshold"),
             nms_radius_a=per_species(data["nms_radius_a"], "meta nms_radius_a"),
+            water=water_settings(data, "meta "),
             info=dict(data.get("info", {})),
         )
+
+
+def water_settings(values: dict[str, Any], where: str = "") -> WaterSettings:
+    """The water assembly of a config section or checkpoint meta (keys ``assemble_waters``,
+    ``water_oh_window_a``, ``water_hoh_angle_deg``; missing ones: the defaults); a one-line
+    :class:`ValueError` prefixed by ``where`` for a malformed value."""
+    default = WaterSettings()
+    try:
+        return WaterSettings.from_values(
+            values.get("assemble_waters", default.enabled),
+            values.get("water_oh_window_a", default.oh_window_a),
+            values.get("water_hoh_angle_deg", default.hoh_angle_deg),
+        )
+    except ValueError as err:
+        raise ValueError(f"{where}{err}") from None
 
 
 class Detector:
@@ -114,18 +138,21 @@ class Detector:
     def decode(
         self, grid: np.ndarray, threshold: float | dict[str, float] | None = None
     ) -> Detection:
-        """Atoms of one probability grid, z re-referenced to the topmost predicted O
-        (``threshold`` None: the detector's own)."""
+        """Atoms of one probability grid: peaks (:func:`decode_grid`), then water assembly
+        (:func:`assemble_waters`, unless ``meta.water.enabled`` is False), z re-referenced to the
+        topmost predicted O (``threshold`` None: the detector's own). Every caller (predict,
+        evaluate, adapt, figures) decodes through here."""
         symbols, xyz, conf = decode_grid(
             grid,
             self.meta.geometry,
             self.meta.threshold if threshold is None else threshold,
             self.meta.nms_radius_a,
         )
+        symbols, xyz, conf, molecule = assemble_waters(symbols, xyz, conf, self.meta.water)
         is_o = np.array(symbols) == "O"
         if is_o.any():
             xyz[:, 2] -= xyz[is_o, 2].max()
-        return Detection(symbols, xyz, conf)
+        return Detection(symbols, xyz, conf, molecule, self.meta.water.to_dict())
 
     def detect(self, df: np.ndarray) -> Detection:
         """Atoms of one stack df [n_slices, ny, nx] (see the module docstring)."""

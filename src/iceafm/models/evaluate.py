@@ -57,6 +57,7 @@ def evaluate_split(
     result = scorer.result()
     result["summary"] = flat_metrics(result)
     result["model"] = detector.info
+    result["decode"] = detector.meta.water.to_dict()
     if metrics_path is not None:
         write_json_atomic(metrics_path, result)
     if figure_paths:

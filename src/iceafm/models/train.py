@@ -44,15 +44,19 @@ from iceafm.data.loader import (
     split_info,
 )
 from iceafm.io.atomic import atomic_path, write_text_atomic
+from iceafm.models.assemble import HOH_ANGLE_DEG, OH_WINDOW_A
 from iceafm.models.checkpoint import config_hash, load_checkpoint, save_checkpoint
 from iceafm.models.decode import per_species
-from iceafm.models.detector import Detector, DetectorMeta
+from iceafm.models.detector import Detector, DetectorMeta, water_settings
 from iceafm.models.evaluate import evaluate_split
 from iceafm.models.unet3d import DetectorNet, NetConfig
 from iceafm.provenance import inputs_key
 
 #: Keys that change how, not what, a run computes: left out of the config hash.
 OPERATIONAL_KEYS = ("device", "workers")
+#: Water-assembly keys of the decode (:mod:`iceafm.models.assemble`): left out of the hash while
+#: at their defaults, so states saved before they existed stay valid.
+WATER_KEYS = ("assemble_waters", "water_oh_window_a", "water_hoh_angle_deg")
 
 
 class TrainConfigError(ValueError):
@@ -82,6 +86,9 @@ class TrainConfig:
     offset_weight: float = 1.0
     threshold: float = 0.5
     nms_radius_a: float | dict[str, float] = 1.0
+    assemble_waters: bool = True
+    water_oh_window_a: tuple[float, float] = OH_WINDOW_A
+    water_hoh_angle_deg: tuple[float, float] = HOH_ANGLE_DEG
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     @classmethod
@@ -105,6 +112,12 @@ class TrainConfig:
                 )
             except ValueError as err:
                 raise TrainConfigError(str(err)) from None
+        try:
+            water = water_settings(values, "config train.")
+        except ValueError as err:
+            raise TrainConfigError(str(err)) from None
+        values.update(assemble_waters=water.enabled, water_oh_window_a=water.oh_window_a,
+                      water_hoh_angle_deg=water.hoh_angle_deg)  # fmt: skip
         config = cls(**values, augment=AugmentConfig(**aug))
         for key in ("width", "depth", "epochs", "batch_size", "lr", "val_samples"):
             if not getattr(config, key) > 0:
@@ -126,8 +139,14 @@ class TrainConfig:
         return asdict(self)
 
     def hash(self) -> str:
-        """Hash of everything but :data:`OPERATIONAL_KEYS` (and late augmentations while off)."""
-        values = {k: v for k, v in self.to_dict().items() if k not in OPERATIONAL_KEYS}
+        """Hash of everything but :data:`OPERATIONAL_KEYS` (and late augmentations while off,
+        :data:`WATER_KEYS` while at their defaults)."""
+        default = TrainConfig()
+        values = {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in OPERATIONAL_KEYS and not (k in WATER_KEYS and v == getattr(default, k))
+        }
         values["augment"] = {
             k: v for k, v in values["augment"].items() if v or k not in LATE_AUGMENTS
         }
@@ -221,6 +240,7 @@ def train_detector(
         depth_a=info.depth_a,
         threshold=config.threshold,
         nms_radius_a=config.nms_radius_a,
+        water=water_settings(config.to_dict()),
         info={
             "name": config.name,
             "config_hash": config.hash(),
