@@ -1,4 +1,5 @@
-"""Stable batches of samples for the cheap per-sample stages (structures, AFM, labels).
+"""Stable batches of samples for the cheap per-sample stages (structures, AFM, labels), and
+for DFT when ``dft.batch_size`` > 1.
 
 A campaign of N structures would be 4 N Snakemake jobs if every stage ran one job per sample;
 planning those takes minutes and a cluster gets seconds-long jobs. The cheap stages therefore
@@ -20,6 +21,10 @@ opens new ones. How a grown block stays exact:
   the current one. When no member is pending, the job runs for a reason the stamps do not
   cover (changed script code, ``--forcerun``, an upstream job that reran): then every member is
   recomputed.
+- DFT with ``dft.batch_size`` > 1 (:mod:`iceafm.dft.batch`): blocks split like structures (by
+  whether ``dft.json`` exists), members kept as in AFM and labels and, beyond the stamp, only
+  if their ``dft.json`` records the job's settings and structure; a job with no pending member
+  keeps them all (a DFT rerun is never implied by a code or mtime trigger alone).
 
 Outputs of batch rules carry Snakemake's ``update`` flag, so Snakemake does not delete a
 batch's finished members before the job runs (it backs them up and restores them if the job
@@ -65,6 +70,10 @@ class Batch:
     def indices(self) -> range:
         return range(self.first, self.first + len(self.members))
 
+    def indices_of_members(self) -> list[int]:
+        """Each member's index (members of a split block need not be consecutive)."""
+        return [int(s.rpartition("-")[2]) for s in self.members]
+
 
 UNBATCHED = ("import",)
 """Families whose samples are one batch each (their input files differ per member)."""
@@ -96,6 +105,48 @@ def make_batches(
         members.sort()
         batches.append(Batch(family, members[0][0], tuple(s for _, s in members)))
     return batches
+
+
+def block_rule_name(batch: Batch, size: int, block_members: Collection[str]) -> str:
+    """Rule-name-safe id of ``batch`` that says its members: :attr:`Batch.name` when it holds
+    every sample of its block (``block_members``, the block's samples in the campaign), else
+    that name plus ``_m<hex>``, the bitmask of its members' offsets in the block (a block split
+    by ``existing``). :func:`batch_from_rule_name` inverts it."""
+    if set(batch.members) == set(block_members):
+        return batch.name
+    start = batch.first // size * size
+    mask = sum(1 << (index - start) for index in batch.indices_of_members())
+    return f"{batch.name}_m{mask:x}"
+
+
+def batch_from_rule_name(name: str, size: int, samples: Sequence[str]) -> Batch:
+    """The batch that :func:`block_rule_name` named ``name``, among ``samples``.
+
+    Raises:
+        ValueError: ``name`` is not such a name, or names samples not in ``samples``.
+    """
+    head, _, tail = name.rpartition("_")
+    mask = None
+    if tail.startswith("m"):
+        mask, (head, _, tail) = int(tail[1:], 16), head.rpartition("_")
+    if not head or not tail.isdigit():
+        raise ValueError(f"batch name {name!r}: expected '<family>_<first>[_m<hex>]'")
+    family, first = head, int(tail)
+    if family in UNBATCHED:  # one sample per batch
+        size, mask = 1, None
+    start = first // size * size
+    by_index = {}
+    for sample in samples:
+        fam, _, index = sample.rpartition("-")
+        if fam == family and start <= int(index) < start + size:
+            by_index[int(index)] = sample
+    if mask is None:
+        indices = sorted(by_index)
+    else:
+        indices = [start + k for k in range(size) if mask >> k & 1]
+    if not indices or indices[0] != first or any(i not in by_index for i in indices):
+        raise ValueError(f"batch name {name!r}: its members are not samples of this campaign")
+    return Batch(family, first, tuple(by_index[i] for i in indices))
 
 
 def batch_runtime_min(stage: str, n_members: int, attempt: int = 1) -> int:
@@ -136,53 +187,75 @@ class Member:
     inputs: tuple[str, ...] = ()
 
 
-def _is_pending(member: Member, stamp: str, recorded: Mapping[str, Mapping]) -> bool:
-    if recorded.get(member.sample, {}).get("stamp") != stamp:
+def _is_pending(
+    member: Member,
+    stamp: str,
+    recorded: Mapping[str, Mapping],
+    is_current: Callable[[Member], bool] | None,
+) -> bool:
+    if not all(os.path.exists(p) for p in member.outputs):
         return True
-    return not all(os.path.exists(p) for p in member.outputs)
+    if is_current is not None:
+        return not is_current(member)
+    return recorded.get(member.sample, {}).get("stamp") != stamp
 
 
 @dataclass(frozen=True)
 class BatchReport:
-    """What a batch job did: members recomputed and members kept (already up to date)."""
+    """What a batch job did: members recomputed, members kept (already up to date) and
+    members whose computation did not finish (``compute`` returned False; no stamp)."""
 
     computed: tuple[str, ...]
     kept: tuple[str, ...]
+    unfinished: tuple[str, ...] = ()
 
 
 def run_batch(
     members: Sequence[Member],
     settings: object,
     log_path: str | os.PathLike,
-    compute: Callable[[Member], None],
+    compute: Callable[[Member], bool | None],
+    is_current: Callable[[Member], bool] | None = None,
+    recompute_if_none_pending: bool = True,
 ) -> BatchReport:
     """Run ``compute`` on each pending member (module docstring), recording stamps as it goes.
 
-    ``compute(member)`` must write the member's outputs (atomically). After each finished
-    member the stamp file (:func:`stamp_path` of the job's log) is rewritten atomically with
-    ``{sample: {stamp, seconds}}`` (wall seconds of that member), so a job killed mid-batch
-    keeps what it finished.
+    ``compute(member)`` must write the member's outputs (atomically); it returns False when
+    the member did not finish but the batch should go on (DFT: SCF to retry), and the member
+    gets no stamp. After each finished member the stamp file (:func:`stamp_path` of the job's
+    log) is rewritten atomically with ``{sample: {stamp, seconds}}`` (wall seconds of that
+    member), so a job killed mid-batch keeps what it finished. ``is_current(member)``, if
+    given, replaces the stamp comparison with what a member's outputs record themselves (DFT:
+    the settings hash and structure digest in ``dft.json``), for members with all outputs: a
+    member is kept by its own record, whichever batch (or split of a block) wrote it, and
+    outputs restored by Snakemake from before a failed update are recomputed.
+    With ``recompute_if_none_pending`` False a job with no pending member keeps them all
+    (DFT: the outputs' own records are the truth, not the job's code or the inputs' mtimes).
     """
     path = stamp_path(log_path)
     recorded: dict[str, dict] = json.loads(path.read_text()) if path.exists() else {}
     file_digests: dict[str, bytes] = {}
     stamps = {m.sample: member_stamp(settings, m.inputs, file_digests) for m in members}
-    pending = [m for m in members if _is_pending(m, stamps[m.sample], recorded)]
-    if not pending:
+    pending = [m for m in members if _is_pending(m, stamps[m.sample], recorded, is_current)]
+    if not pending and recompute_if_none_pending:
         pending = list(members)
     pending_ids = {m.sample for m in pending}
     kept = [m for m in members if m.sample not in pending_ids]
     recorded = {m.sample: recorded[m.sample] for m in kept}
+    unfinished = []
     for member in pending:
         start = time.perf_counter()
-        compute(member)
+        if compute(member) is False:
+            unfinished.append(member.sample)
+            continue
         recorded[member.sample] = {
             "stamp": stamps[member.sample],
             "seconds": round(time.perf_counter() - start, 3),
         }
         write_json_atomic(path, recorded, sort_keys=True)
     write_json_atomic(path, recorded, sort_keys=True)
-    return BatchReport(tuple(m.sample for m in pending), tuple(m.sample for m in kept))
+    computed = tuple(m.sample for m in pending if m.sample not in unfinished)
+    return BatchReport(computed, tuple(m.sample for m in kept), tuple(unfinished))
 
 
 def member_seconds(run_dir: str | os.PathLike) -> dict[str, list[float]]:

@@ -9,13 +9,15 @@ a measured default from :data:`DEFAULT_WALL_S`, or the job's requested ``runtime
 Batch rules (``structure__<batch>``, ``afm__<batch>``, ``labels__<batch>``; iceafm.batches)
 take the measured seconds per member from their stamp files times their members. DFT jobs are
 estimated by :mod:`iceafm.costmodel` from the measured ``dft.json`` runs under ``--bench-dir``
-(each estimate names the run it extrapolates from and by how much the job is larger); with
+(each estimate names the run it extrapolates from and by how much the job is larger); a DFT
+batch job (``dft__<batch>``, config ``dft.batch_size`` > 1) is the sum of its members'; with
 ``--pilot N`` the plan first runs N structures of the target config (structures and DFT) in
 ``--pilot-dir`` and plans from them.
 
 SLURM submissions (sbatch calls) count one per job, one per job group (a bundle of a batch's
-cheap jobs), and for rules in the profile's ``slurm-array-jobs`` one per array of up to
-``slurm-array-limit`` jobs that become ready together (a lower bound).
+cheap jobs; DFT: one per batch job, ceil(structures / dft.batch_size) per family), and for
+rules in the profile's ``slurm-array-jobs`` one per array of up to ``slurm-array-limit`` jobs
+that become ready together (a lower bound).
 
     python -m iceafm.plan --configfile config/paper.yaml [--bench-dir RUN_DIR] [--json OUT]
     python -m iceafm.plan --configfile config/paper.yaml --pilot 4      # measure first
@@ -78,7 +80,8 @@ class PlanError(ValueError):
 @dataclass(frozen=True)
 class PlannedJob:
     """One job of a dry run: rule, cores and GPUs it asks SLURM for, requested runtime (min),
-    its ``sample`` wildcard, its outputs (the members of a batch rule) and its job group."""
+    its ``sample`` wildcard, its outputs (the members of a batch rule), its job group and the
+    samples of a DFT batch job (from its ``results/dft/<sample>/dft.json`` outputs)."""
 
     rule: str
     cores: int
@@ -87,6 +90,7 @@ class PlannedJob:
     sample: str | None = None
     n_outputs: int = 1
     group: str | None = None
+    dft_members: tuple[str, ...] = ()
 
     @property
     def base_rule(self) -> str:
@@ -163,6 +167,7 @@ def parse_dry_run(text: str) -> list[PlannedJob]:
                 sample[1] if sample else None,
                 len(output.group(1).split(", ")),
                 group,
+                tuple(re.findall(r"results/dft/([^/,\s]+)/dft\.json", output.group(1))),
             )
         )
     if not jobs and "Nothing to be done" not in text:
@@ -204,21 +209,28 @@ def wall_seconds(job: PlannedJob, measured: Measured | dict[str, float]) -> tupl
     if isinstance(measured, dict):
         measured = Measured(measured)
     base = job.base_rule
-    if job.rule != base:
-        if base in measured.member_wall_s:
-            return measured.member_wall_s[base] * job.n_outputs, "benchmark (per member)"
-        if base in DEFAULT_WALL_S:
-            return DEFAULT_WALL_S[base] * job.n_outputs, "default (per member)"
-    if base == "dft" and measured.dft_model is not None and job.sample in measured.dft_sizes:
-        size = measured.dft_sizes[job.sample]
-        try:
-            est = measured.dft_model.estimate(size)
-        except CostModelError as err:
-            raise PlanError(f"dft {job.sample}: {err}") from err
+    members = job.dft_members or ((job.sample,) if job.sample else ())
+    if base == "dft" and measured.dft_model is not None and members and all(
+        m in measured.dft_sizes for m in members
+    ):
+        core_seconds = 0.0
+        for member in members:  # a batch job's members run one after another
+            size = measured.dft_sizes[member]
+            try:
+                est = measured.dft_model.estimate(size)
+            except CostModelError as err:
+                raise PlanError(f"dft {member}: {err}") from err
+            core_seconds += est.core_seconds
         via = f" x {est.mode_from}->{size.mode} ratio" if est.mode_from != size.mode else ""
-        return est.core_seconds / max(job.cores, 1), (
+        return core_seconds / max(job.cores, 1), (
             f"model: {est.source}, size x{est.x_ratio:.3g}{via}"
         )
+    if job.rule != base:
+        n_members = len(job.dft_members) or job.n_outputs
+        if base in measured.member_wall_s:
+            return measured.member_wall_s[base] * n_members, "benchmark (per member)"
+        if base in DEFAULT_WALL_S:
+            return DEFAULT_WALL_S[base] * n_members, "default (per member)"
     if job.rule in measured.wall_s:
         return measured.wall_s[job.rule], "benchmark"
     if job.rule in DEFAULT_WALL_S:
@@ -441,7 +453,9 @@ def measurements(run_dir: str, config: dict, jobs: list[PlannedJob], base: Path)
         stage: sum(v) / len(v) for stage, v in member_seconds(run_dir).items()
     }
     runs = read_measurements(run_dir)
-    dft_samples = [j.sample for j in jobs if j.base_rule == "dft" and j.sample]
+    dft_samples = [
+        s for j in jobs if j.base_rule == "dft" for s in (j.dft_members or (j.sample,)) if s
+    ]
     if runs and dft_samples:
         measured.dft_model = CostModel(runs)
         measured.dft_sizes = planned_dft_sizes(config, dft_samples, base)

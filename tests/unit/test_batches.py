@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from iceafm.batches import Member, make_batches, member_seconds, run_batch, stamp_path
+from iceafm.batches import (
+    Member,
+    batch_from_rule_name,
+    block_rule_name,
+    make_batches,
+    member_seconds,
+    run_batch,
+    stamp_path,
+)
 from iceafm.io.atomic import write_text_atomic
 
 
@@ -101,3 +109,50 @@ def test_a_killed_batch_keeps_what_it_finished(batch) -> None:
     report = run_batch(members, {"k": 1}, log, compute)
     assert report.kept == ("fam-00000",)
     assert report.computed == ("fam-00001", "fam-00002")
+
+
+def test_unfinished_members_get_no_stamp_and_is_current_overrides_a_stamp(batch) -> None:
+    members, log, calls, compute = batch
+
+    def second_unfinished(member: Member) -> bool:
+        if member.sample == "fam-00001":
+            return False  # e.g. a DFT member whose SCF must be retried
+        compute(member)
+        return True
+
+    report = run_batch(members, {"k": 1}, log, second_unfinished)
+    assert report.unfinished == ("fam-00001",)
+    assert report.computed == ("fam-00000", "fam-00002")  # the batch went on
+    assert "fam-00001" not in json.loads(stamp_path(log).read_text())
+    # The retry computes the unfinished member only.
+    assert run_batch(members, {"k": 1}, log, compute).computed == ("fam-00001",)
+    # With is_current, the outputs' own record decides instead of the stamps: a member whose
+    # record is stale is recomputed although its stamp matches, and one with no stamp (here:
+    # new settings) is kept when its record is current.
+    report = run_batch(
+        members, {"k": 2}, log, compute, is_current=lambda m: m.sample != "fam-00002"
+    )
+    assert (report.computed, report.kept) == (("fam-00002",), ("fam-00000", "fam-00001"))
+
+
+def test_rule_names_of_split_blocks_say_their_members() -> None:
+    samples = [f"fam-{i:05d}" for i in range(7)] + ["import-00000", "import-00001"]
+    existing = {"fam-00000", "fam-00002", "fam-00004"}
+    blocks = {(b.family, b.first): b.members for b in make_batches(samples, 4)}
+    names = {}
+    for batch in make_batches(samples, 4, existing=existing):
+        first = batch.first // 4 * 4 if batch.family == "fam" else batch.first
+        block = blocks[(batch.family, first)]
+        names[block_rule_name(batch, 4, block)] = batch
+    # block 0 split into {0, 2} (mask 0b0101) and {1, 3} (0b1010); block 1 into {4} and {5, 6}
+    assert sorted(names) == [
+        "fam_00000_m5", "fam_00001_ma", "fam_00004_m1", "fam_00005_m6", "import_00000",
+        "import_00001",
+    ]  # fmt: skip
+    for name, batch in names.items():
+        assert batch_from_rule_name(name, 4, samples) == batch
+    assert batch_from_rule_name("fam_00004", 4, samples).members == (
+        "fam-00004", "fam-00005", "fam-00006",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="not samples of this campaign"):
+        batch_from_rule_name("fam_00008", 4, samples)

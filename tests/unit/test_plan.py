@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from iceafm.costmodel import CostModel, DftSize, Measurement
 from iceafm.plan import (
+    DEFAULT_WALL_S,
+    Measured,
     PlanError,
     estimate,
     format_plan,
@@ -89,3 +92,38 @@ def test_dft_records_give_the_dft_wall_time(tmp_path: Path) -> None:
         record.parent.mkdir(parents=True)
         record.write_text(json.dumps({"status": "converged", "wall_seconds": seconds}))
     assert read_benchmarks(tmp_path) == {"dft": 200.0}
+
+
+BATCH_SNAKEFILE = """
+rule all:
+    input: expand("results/dft/s{i}/dft.json", i=range(5))
+
+OUTPUTS = ("hartree.cube", "density.cube", "dft.json")
+for first in (0, 2, 4):
+
+    rule:
+        name: f"dft__fam_{first:05d}"
+        output: [f"results/dft/s{i}/{n}" for i in range(first, min(first + 2, 5)) for n in OUTPUTS]
+        resources: mpi="srun", tasks=4, runtime=60
+        shell: "touch {output}"
+"""
+
+
+def test_dft_batch_jobs_count_one_sbatch_each_and_their_members_wall_time(tmp_path: Path) -> None:
+    (tmp_path / "Snakefile").write_text(BATCH_SNAKEFILE)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--forceall", "-d", str(tmp_path)],
+        cwd=tmp_path, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    jobs = parse_dry_run(proc.stdout + proc.stderr)
+    assert sorted(j.dft_members for j in jobs) == [("s0", "s1"), ("s2", "s3"), ("s4",)]
+    sizes = {f"s{i}": DftSize("fd", 1000, 8, 1, 4) for i in range(5)}
+    model = CostModel([Measurement(DftSize("fd", 1000, 8, 1, 4), 400.0, "run A")])
+    per_rule, stages, sources = estimate(jobs, Measured({}, dft_model=model, dft_sizes=sizes))
+    # 5 structures, dft.batch_size 2: ceil(5 / 2) = 3 submissions; each member 400 core-s
+    assert per_rule == {"dft": 3} and stages["dft"].sbatch == 3
+    assert stages["dft"].core_hours == pytest.approx(5 * 400.0 / 3600)
+    assert sources["dft"].startswith("model: run A")
+    # without a model: the default wall time per member, not per output file
+    _, stages, _ = estimate(jobs, {})
+    assert stages["dft"].core_hours == pytest.approx(5 * 4 * DEFAULT_WALL_S["dft"] / 3600)

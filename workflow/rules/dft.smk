@@ -1,54 +1,151 @@
-# DFT stage: one GPAW calculation per structure (MPI, retried with more robust SCF settings).
+# DFT stage: one GPAW calculation per structure (MPI, retried with more robust SCF settings);
+# with dft.batch_size > 1 one job per block of structures, each its own MPI launch in turn
+# (iceafm.dft.batch), rules dft__<batch>.
 import json
+import os
 
+from iceafm.batches import batch_from_rule_name, block_rule_name, make_batches
+from iceafm.dft.batch import MEMBER_OUTPUTS
 from iceafm.dft.settings import result_section
 
+DFT_BATCH_SIZE = config["dft"]["batch_size"]
+# The dft section minus `resources`, `batch_size` and `plot`, which do not shape the result.
+DFT_SETTINGS = json.dumps(result_section(config["dft"]), sort_keys=True)
 
-rule dft:
-    input:
-        structure="results/structures/{sample}.extxyz",
-    output:
-        multiext(
-            "results/dft/{sample}/",
-            hartree="hartree.cube",
-            density="density.cube",
-            record="dft.json",
-        ),
-    params:
-        # The dft section minus `resources` and `plot`, which do not shape the result.
-        settings=json.dumps(result_section(config["dft"]), sort_keys=True),
-    log:
-        "logs/dft/{sample}.log",
-    # No benchmark: Snakemake refuses it on cached rules. dft.json holds wall/core seconds and
-    # the GPAW log its peak memory ("Max RSS").
-    cache: True
-    retries: config["dft"]["retries"]
-    resources:
-        # The SLURM plugin's MPI flag: several ranks make an MPI job started by mpi_launcher
-        # (profiles/slurm sets srun); one rank is a plain one-task job that runs gpaw directly
-        # (the plugin refuses 1-task MPI jobs).
-        mpi="mpi" if config["dft"]["resources"]["ranks"] > 1 else "",
-        mpi_launcher="mpiexec",
-        tasks=config["dft"]["resources"]["ranks"],
-        mem_mb=lambda wildcards, attempt: (
-            config["dft"]["resources"]["mem_mb_per_rank"]
-            * config["dft"]["resources"]["ranks"]
-            * attempt
-        ),
-        runtime=lambda wildcards, attempt: config["dft"]["resources"]["runtime_min"] * attempt,
-        attempt=lambda wildcards, attempt: attempt,
-        checkpoint_every=config["dft"]["resources"]["checkpoint_every"],
-    conda:
-        "../../envs/dft.yaml"
-    shell:
-        "if [ $(id -u) -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi; "
-        "LAUNCH={resources.mpi_launcher:q}; [ -n \"{resources.mpi}\" ] || LAUNCH=; "
-        "OMP_NUM_THREADS=1 OMPI_MCA_rmaps_base_oversubscribe=1 ${{LAUNCH:+$LAUNCH -n {resources.tasks}}} "
-        "gpaw python -m iceafm.dft --structure {input.structure:q} --hartree {output.hartree:q} "
-        "--density {output.density:q} --record {output.record:q} --log {log:q} "
-        "--settings {params.settings:q} --attempt {resources.attempt} "
-        "--checkpoint-every {resources.checkpoint_every} "
-        "--scratch scratch/dft/{wildcards.sample} >> {log:q} 2>&1"
+
+def existing_dft():
+    """Samples whose dft.json exists (one directory listing, one stat per sample folder)."""
+    folder = "results/dft"
+    if not os.path.isdir(folder):
+        return set()
+    return {s for s in os.listdir(folder) if os.path.exists(f"{folder}/{s}/dft.json")}
+
+
+def dft_batches():
+    """(name, batch) of each DFT batch job: blocks of dft.batch_size samples split into the
+    members whose dft.json exists and the new ones (iceafm.batches.make_batches), so adding
+    samples never reruns an existing structure's DFT; a split part's name says its members
+    (block_rule_name). A SLURM job step re-reads the workflow when that split may have changed
+    (members of its own batch finished before a retry), so there the batches it is asked to
+    run are taken from their names."""
+    if workflow.remote_exec:
+        rules = [t.rulename for t in workflow.dag_settings.target_jobs]
+        names = [r.removeprefix("dft__") for r in rules if r.startswith("dft__")]
+        if names:
+            return [(n, batch_from_rule_name(n, DFT_BATCH_SIZE, SAMPLES)) for n in names]
+    block_of = {s: b.members for b in make_batches(SAMPLES, DFT_BATCH_SIZE) for s in b.members}
+    return [
+        (block_rule_name(b, DFT_BATCH_SIZE, block_of[b.members[0]]), b)
+        for b in make_batches(SAMPLES, DFT_BATCH_SIZE, existing=existing_dft())
+    ]
+
+
+def site_dft_resources():
+    """What the profile's set-resources give rule dft that a batch job needs as well: the
+    site's MPI launcher and cpus_per_task (memory and wall time come from dft.resources)."""
+    site = workflow.resource_settings.overwrite_resources.get("dft", {})
+    return {k: site[k].raw for k in ("mpi_launcher", "cpus_per_task") if k in site}
+
+
+if DFT_BATCH_SIZE == 1:
+
+    rule dft:
+        input:
+            structure="results/structures/{sample}.extxyz",
+        output:
+            multiext(
+                "results/dft/{sample}/",
+                hartree="hartree.cube",
+                density="density.cube",
+                record="dft.json",
+            ),
+        params:
+            settings=DFT_SETTINGS,
+        log:
+            "logs/dft/{sample}.log",
+        # No benchmark: Snakemake refuses it on cached rules. dft.json holds wall/core seconds and
+        # the GPAW log its peak memory ("Max RSS").
+        cache: True
+        retries: config["dft"]["retries"]
+        resources:
+            # The SLURM plugin's MPI flag: several ranks make an MPI job started by mpi_launcher
+            # (profiles/slurm sets srun); one rank is a plain one-task job that runs gpaw directly
+            # (the plugin refuses 1-task MPI jobs).
+            mpi="mpi" if config["dft"]["resources"]["ranks"] > 1 else "",
+            mpi_launcher="mpiexec",
+            tasks=config["dft"]["resources"]["ranks"],
+            mem_mb=lambda wildcards, attempt: (
+                config["dft"]["resources"]["mem_mb_per_rank"]
+                * config["dft"]["resources"]["ranks"]
+                * attempt
+            ),
+            runtime=lambda wildcards, attempt: config["dft"]["resources"]["runtime_min"] * attempt,
+            attempt=lambda wildcards, attempt: attempt,
+            checkpoint_every=config["dft"]["resources"]["checkpoint_every"],
+        conda:
+            "../../envs/dft.yaml"
+        shell:
+            "if [ $(id -u) -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi; "
+            "LAUNCH={resources.mpi_launcher:q}; [ -n \"{resources.mpi}\" ] || LAUNCH=; "
+            "OMP_NUM_THREADS=1 OMPI_MCA_rmaps_base_oversubscribe=1 ${{LAUNCH:+$LAUNCH -n {resources.tasks}}} "
+            "gpaw python -m iceafm.dft --structure {input.structure:q} --hartree {output.hartree:q} "
+            "--density {output.density:q} --record {output.record:q} --log {log:q} "
+            "--settings {params.settings:q} --attempt {resources.attempt} "
+            "--checkpoint-every {resources.checkpoint_every} "
+            "--scratch scratch/dft/{wildcards.sample} >> {log:q} 2>&1"
+
+else:
+    # Blocks of dft.batch_size structures (dft_batches). Not cached: Snakemake's cache takes
+    # one output prefix per job (config/README.md).
+    for _dft_name, _dft_batch in dft_batches():
+
+        rule:
+            name:
+                f"dft__{_dft_name}"
+            input:
+                structure=[f"results/structures/{s}.extxyz" for s in _dft_batch.members],
+            output:
+                # update: Snakemake keeps finished members when the batch reruns
+                [
+                    update(f"results/dft/{s}/{name}")
+                    for s in _dft_batch.members
+                    for name in MEMBER_OUTPUTS
+                ],
+            params:
+                # as rule dft's (no member list: the params stay when a block is split)
+                settings=DFT_SETTINGS,
+            # The members' GPAW logs, logs/dft/{sample}.log as rule dft's, are not declared:
+            # Snakemake deletes a job's logs before it runs, and a rerun batch keeps members.
+            log:
+                f"logs/dft/{_dft_name}.log",
+            # No benchmark: each member's dft.json holds its wall and core seconds.
+            retries: config["dft"]["retries"]
+            resources:
+                mpi="mpi" if config["dft"]["resources"]["ranks"] > 1 else "",
+                mpi_launcher=site_dft_resources().get("mpi_launcher", "mpiexec"),
+                tasks=config["dft"]["resources"]["ranks"],
+                **{k: v for k, v in site_dft_resources().items() if k != "mpi_launcher"},
+                # memory per rank as rule dft; wall time runtime_min per member
+                mem_mb=lambda wildcards, attempt: (
+                    config["dft"]["resources"]["mem_mb_per_rank"]
+                    * config["dft"]["resources"]["ranks"]
+                    * attempt
+                ),
+                runtime=lambda wildcards, attempt, n=len(_dft_batch.members): (
+                    config["dft"]["resources"]["runtime_min"] * n * attempt
+                ),
+                attempt=lambda wildcards, attempt: attempt,
+                checkpoint_every=config["dft"]["resources"]["checkpoint_every"],
+            conda:
+                "../../envs/dft.yaml"
+            # a shell rule: a script rule would rerun finished jobs older than the script file
+            shell:
+                "LAUNCH={resources.mpi_launcher:q}; [ -n \"{resources.mpi}\" ] || LAUNCH=; "
+                "python -m iceafm.dft.batch --structures {input.structure:q} "
+                "--outputs {output:q} --log-dir logs/dft --batch-log {log:q} "
+                "--settings {params.settings:q} --launcher \"$LAUNCH\" --ranks {resources.tasks} "
+                "--attempt {resources.attempt} --checkpoint-every {resources.checkpoint_every} "
+                ">> {log:q} 2>&1"
 
 
 rule plot_dft:
