@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from ase.io import read
+from stack_fixtures import PREMELT
 
+from iceafm.cli import main
 from iceafm.models.assemble import WaterSettings, assemble_waters, assign_hydrogens
 from iceafm.models.decode import GridGeometry, encode_atoms
 from iceafm.models.detector import DetectorMeta, build_detector, load_detector, save_detector
@@ -109,3 +114,26 @@ def test_train_config_water_keys() -> None:
     with pytest.raises(TrainConfigError, match=r"^config train\.water_oh_window_a") as err:
         TrainConfig.from_config({"water_oh_window_a": [1.5, 0.5]})
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.skipif(not PREMELT.is_dir(), reason=f"shared experimental images absent ({PREMELT})")
+def test_predict_records_molecules_and_raw_flag_bypasses(tmp_path) -> None:
+    """The shipped model on the real premelting surface: every O keeps at most two H, each H
+    right after its O within the O-H window; ``--raw-decode`` keeps every peak (same O)."""
+    assert main(["predict", str(PREMELT), "--out", str(tmp_path / "a")]) == 0
+    assert main(["predict", str(PREMELT), "--out", str(tmp_path / "r"), "--raw-decode"]) == 0
+    atoms = read(tmp_path / "a" / "amorafm_ice_surface.extxyz")
+    raw = read(tmp_path / "r" / "amorafm_ice_surface.extxyz")
+    assert json.loads(atoms.info["decode"])["assemble_waters"] is True
+    assert json.loads(raw.info["decode"])["assemble_waters"] is False
+    sym, molecule = np.array(atoms.get_chemical_symbols()), atoms.arrays["molecule"]
+    is_o = sym == "O"
+    assert np.bincount(molecule[~is_o], minlength=is_o.sum()).max() <= 2
+    for i in np.nonzero(~is_o)[0]:
+        owner = np.nonzero(is_o & (molecule == molecule[i]))[0][0]
+        assert 0.5 <= np.linalg.norm(atoms.positions[i] - atoms.positions[owner]) <= 1.5
+    raw_sym = np.array(raw.get_chemical_symbols())
+    np.testing.assert_allclose(
+        np.sort(atoms.positions[is_o], axis=0), np.sort(raw.positions[raw_sym == "O"], axis=0)
+    )
+    assert (~is_o).sum() < (raw_sym == "H").sum()
