@@ -187,10 +187,12 @@ def test_experimental_artifacts():
 
 def test_late_augmentations_keep_saved_train_states_valid():
     from iceafm.models.checkpoint import config_hash
-    from iceafm.models.train import OPERATIONAL_KEYS, TrainConfig
+    from iceafm.models.train import OPERATIONAL_KEYS, WATER_KEYS, TrainConfig
 
     config = TrainConfig()
-    before = {k: v for k, v in config.to_dict().items() if k not in OPERATIONAL_KEYS}
+    before = {
+        k: v for k, v in config.to_dict().items() if k not in OPERATIONAL_KEYS + WATER_KEYS
+    }  # neither the late augmentations nor the water-assembly keys existed then
     for key in ("drift_px", "scan_lines", "quantise"):
         del before["augment"][key]
     assert config.hash() == config_hash(before)  # the hash of a state saved before they existed
