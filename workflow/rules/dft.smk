@@ -3,6 +3,7 @@
 # (iceafm.dft.batch), rules dft__<batch>.
 import json
 import os
+import sys
 
 from iceafm.batches import batch_from_rule_name, block_rule_name, make_batches
 from iceafm.dft.batch import MEMBER_OUTPUTS
@@ -27,9 +28,14 @@ def dft_batches():
     samples never reruns an existing structure's DFT; a split part's name says its members
     (block_rule_name). A SLURM job step re-reads the workflow when that split may have changed
     (members of its own batch finished before a retry), so there the batches it is asked to
-    run are taken from their names."""
-    if workflow.remote_exec:
-        rules = [t.rulename for t in workflow.dag_settings.target_jobs]
+    run are taken from their names (its --target-jobs, 'rule:wildcards' each, read from the
+    command line: Snakemake sets its DAG settings only after parsing the workflow)."""
+    if workflow.remote_exec and "--target-jobs" in sys.argv:
+        rules = []
+        for arg in sys.argv[sys.argv.index("--target-jobs") + 1 :]:
+            if arg.startswith("-"):
+                break
+            rules.append(arg.partition(":")[0])
         names = [r.removeprefix("dft__") for r in rules if r.startswith("dft__")]
         if names:
             return [(n, batch_from_rule_name(n, DFT_BATCH_SIZE, SAMPLES)) for n in names]
