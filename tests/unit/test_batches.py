@@ -16,6 +16,7 @@ from iceafm.batches import (
     run_batch,
     stamp_path,
 )
+from iceafm.dft.batch import batch_jobs, job_step_targets
 from iceafm.io.atomic import write_text_atomic
 
 
@@ -156,3 +157,17 @@ def test_rule_names_of_split_blocks_say_their_members() -> None:
     )  # fmt: skip
     with pytest.raises(ValueError, match="not samples of this campaign"):
         batch_from_rule_name("fam_00008", 4, samples)
+
+
+def test_a_job_step_takes_its_dft_batches_from_its_target_names() -> None:
+    samples = [f"fam-{i:05d}" for i in range(4)]
+    # the planning process: block 0 = {0, 1} split ({0} exists), block 1 = {2, 3} whole
+    planned = dict(batch_jobs(samples, 2, existing={"fam-00000"}))
+    assert sorted(planned) == ["fam_00000_m1", "fam_00001_m2", "fam_00002"]
+    # a job step for the new member's batch, started after fam-00001 finished as well: the
+    # files now say block 0 is whole, its command line says which batch it runs
+    argv = ["snakemake", "--target-jobs", "dft__fam_00001_m2:", "--allowed-rules", "x"]
+    assert job_step_targets(argv) == ["dft__fam_00001_m2"]
+    steps = batch_jobs(samples, 2, {"fam-00000", "fam-00001"}, job_step_targets(argv))
+    assert steps == [("fam_00001_m2", planned["fam_00001_m2"])]
+    assert job_step_targets(["snakemake", "-n"]) == []

@@ -2,55 +2,22 @@
 # with dft.batch_size > 1 one job per block of structures, each its own MPI launch in turn
 # (iceafm.dft.batch), rules dft__<batch>.
 import json
-import os
 import sys
 
-from iceafm.batches import batch_from_rule_name, block_rule_name, make_batches
-from iceafm.dft.batch import MEMBER_OUTPUTS
+from iceafm.dft.batch import (
+    MEMBER_OUTPUTS,
+    batch_jobs,
+    existing_records,
+    job_step_targets,
+    site_resources,
+)
 from iceafm.dft.settings import result_section
 
 DFT_BATCH_SIZE = config["dft"]["batch_size"]
 # The dft section minus `resources`, `batch_size` and `plot`, which do not shape the result.
 DFT_SETTINGS = json.dumps(result_section(config["dft"]), sort_keys=True)
-
-
-def existing_dft():
-    """Samples whose dft.json exists (one directory listing, one stat per sample folder)."""
-    folder = "results/dft"
-    if not os.path.isdir(folder):
-        return set()
-    return {s for s in os.listdir(folder) if os.path.exists(f"{folder}/{s}/dft.json")}
-
-
-def dft_batches():
-    """(name, batch) of each DFT batch job: blocks of dft.batch_size samples split into the
-    members whose dft.json exists and the new ones (iceafm.batches.make_batches), so adding
-    samples never reruns an existing structure's DFT; a split part's name says its members
-    (block_rule_name). A SLURM job step re-reads the workflow when that split may have changed
-    (members of its own batch finished before a retry), so there the batches it is asked to
-    run are taken from their names (its --target-jobs, 'rule:wildcards' each, read from the
-    command line: Snakemake sets its DAG settings only after parsing the workflow)."""
-    if workflow.remote_exec and "--target-jobs" in sys.argv:
-        rules = []
-        for arg in sys.argv[sys.argv.index("--target-jobs") + 1 :]:
-            if arg.startswith("-"):
-                break
-            rules.append(arg.partition(":")[0])
-        names = [r.removeprefix("dft__") for r in rules if r.startswith("dft__")]
-        if names:
-            return [(n, batch_from_rule_name(n, DFT_BATCH_SIZE, SAMPLES)) for n in names]
-    block_of = {s: b.members for b in make_batches(SAMPLES, DFT_BATCH_SIZE) for s in b.members}
-    return [
-        (block_rule_name(b, DFT_BATCH_SIZE, block_of[b.members[0]]), b)
-        for b in make_batches(SAMPLES, DFT_BATCH_SIZE, existing=existing_dft())
-    ]
-
-
-def site_dft_resources():
-    """What the profile's set-resources give rule dft that a batch job needs as well: the
-    site's MPI launcher and cpus_per_task (memory and wall time come from dft.resources)."""
-    site = workflow.resource_settings.overwrite_resources.get("dft", {})
-    return {k: site[k].raw for k in ("mpi_launcher", "cpus_per_task") if k in site}
+# The profile's set-resources of rule dft that its batch jobs take too (launcher, cpus_per_task)
+DFT_SITE = site_resources(workflow.resource_settings.overwrite_resources)
 
 
 if DFT_BATCH_SIZE == 1:
@@ -103,7 +70,10 @@ if DFT_BATCH_SIZE == 1:
 else:
     # Blocks of dft.batch_size structures (dft_batches). Not cached: Snakemake's cache takes
     # one output prefix per job (config/README.md).
-    for _dft_name, _dft_batch in dft_batches():
+    _targets = job_step_targets(sys.argv) if workflow.remote_exec else []
+    for _dft_name, _dft_batch in batch_jobs(
+        SAMPLES, DFT_BATCH_SIZE, existing_records(), _targets
+    ):
 
         rule:
             name:
@@ -128,9 +98,9 @@ else:
             retries: config["dft"]["retries"]
             resources:
                 mpi="mpi" if config["dft"]["resources"]["ranks"] > 1 else "",
-                mpi_launcher=site_dft_resources().get("mpi_launcher", "mpiexec"),
+                mpi_launcher=DFT_SITE.get("mpi_launcher", "mpiexec"),
                 tasks=config["dft"]["resources"]["ranks"],
-                **{k: v for k, v in site_dft_resources().items() if k != "mpi_launcher"},
+                **{k: v for k, v in DFT_SITE.items() if k != "mpi_launcher"},
                 # memory per rank as rule dft; wall time runtime_min per member
                 mem_mb=lambda wildcards, attempt: (
                     config["dft"]["resources"]["mem_mb_per_rank"]

@@ -23,12 +23,19 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iceafm.batches import Member, run_batch
+from iceafm.batches import (
+    Batch,
+    Member,
+    batch_from_rule_name,
+    block_rule_name,
+    make_batches,
+    run_batch,
+)
 from iceafm.dft.record import structure_sha256
 from iceafm.provenance import section_hash
 
@@ -63,6 +70,58 @@ def record_is_current(
     return recorded_hash == section_hash(dict(settings)) and record.get(
         "structure_sha256"
     ) == structure_sha256(structure)
+
+
+def existing_records(folder: str | os.PathLike = "results/dft") -> set[str]:
+    """Samples whose ``<folder>/<sample>/dft.json`` exists (one listing, one stat each)."""
+    if not os.path.isdir(folder):
+        return set()
+    return {s for s in os.listdir(folder) if os.path.exists(os.path.join(folder, s, "dft.json"))}
+
+
+def job_step_targets(argv: Sequence[str]) -> list[str]:
+    """Rule names a Snakemake job step was started for: its ``--target-jobs`` values
+    (``rule:wildcards`` each) on the command line ``argv``; empty if none."""
+    if "--target-jobs" not in argv:
+        return []
+    rules = []
+    for arg in argv[list(argv).index("--target-jobs") + 1 :]:
+        if arg.startswith("-"):
+            break
+        rules.append(arg.partition(":")[0])
+    return rules
+
+
+def batch_jobs(
+    samples: Sequence[str], size: int, existing: Collection[str], targets: Sequence[str] = ()
+) -> list[tuple[str, Batch]]:
+    """(name, batch) of each DFT batch job (rule ``dft__<name>``): blocks of ``size`` samples
+    split into the members in ``existing`` (dft.json exists) and the new ones
+    (:func:`iceafm.batches.make_batches`), so adding samples never reruns an existing
+    structure's DFT; a split part's name says its members (:func:`block_rule_name`).
+
+    A SLURM job step parses the workflow again, when that split may have changed (members of
+    its own batch finished before a retry): given its ``targets`` (:func:`job_step_targets`;
+    Snakemake sets its DAG settings only after parsing), the DFT batches among them are taken
+    from their names instead.
+    """
+    names = [r.removeprefix("dft__") for r in targets if r.startswith("dft__")]
+    if names:
+        return [(n, batch_from_rule_name(n, size, samples)) for n in names]
+    block_of = {s: b.members for b in make_batches(samples, size) for s in b.members}
+    return [
+        (block_rule_name(b, size, block_of[b.members[0]]), b)
+        for b in make_batches(samples, size, existing=existing)
+    ]
+
+
+def site_resources(overwrites: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """What a profile's ``set-resources`` give rule ``dft`` (Snakemake's parsed overwrites, by
+    rule) that a batch job needs as well: the site's ``mpi_launcher`` and ``cpus_per_task``
+    (memory and wall time come from ``dft.resources``)."""
+    site = overwrites.get("dft", {})
+    keys = ("mpi_launcher", "cpus_per_task")
+    return {k: getattr(site[k], "raw", site[k]) for k in keys if k in site}
 
 
 def member_command(
