@@ -1,12 +1,15 @@
 """Dry-run overhead of the campaign at cluster scale.
 
-Plans the paper config scaled to 10,000 structures (`snakemake -n`) and measures wall time and
-peak RSS of the Snakemake process; Snakemake's floor, the same number of jobs per stage rule in
-a trivial workflow (no config validation, no input functions), is planned in the same run
-(`floor_*`). A cProfile'd dry run at `--profile-structures` says where the time goes, and
+Plans the paper config scaled to 10,000 structures (`snakemake -n`), with the paper's
+`dft.batch_size` (DFT jobs of several structures), and measures wall time and peak RSS of the
+Snakemake process; Snakemake's floor, the same number of jobs per stage rule in a trivial
+workflow (no config validation, no input functions), is planned in the same run (`floor_*`),
+and so is the same campaign with one DFT job per structure (`unbatched_dft`, dft.batch_size 1)
+and with each of `--sweep-dft-batch-sizes` (`dft_batch_size_sweep`).
+A cProfile'd dry run at `--profile-structures` says where the time goes, and
 `dft_rule_parts` what each part of the DFT rule costs: CPU seconds of interleaved dry runs at
-`--parts-structures` with the DFT rule stripped step by step (resources, side outputs and log,
-input), next to the floor at the same job counts.
+`--parts-structures` with the (unbatched, dft.batch_size 1) DFT rule stripped step by step
+(resources, side outputs and log, input), next to the floor at the same job counts.
 Writes benchmarks/results/workflow_overhead.json. Goals: dryrun_seconds <= 15,
 dryrun_peak_rss_mb <= 1000 on 2 cores.
 """
@@ -22,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -33,9 +37,12 @@ from iceafm.jobstats import BATCH_SEPARATOR, parse_job_stats
 REPO = Path(__file__).resolve().parents[1]
 
 
-def scaled_paper_config(n_structures: int) -> dict:
-    """The paper config with family counts scaled (proportionally) to ``n_structures`` in all."""
+def scaled_paper_config(n_structures: int, dft_batch_size: int | None = None) -> dict:
+    """The paper config with family counts scaled (proportionally) to ``n_structures`` in all,
+    and ``dft.batch_size`` set if given (else the paper's)."""
     config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    if dft_batch_size is not None:
+        config["dft"]["batch_size"] = dft_batch_size
     families = config["structures"]["families"]
     total = sum(f.get("count", 0) for f in families.values())
     names = [n for n, f in families.items() if f.get("count", 0)]
@@ -156,8 +163,9 @@ def dft_rule_variant(tree: Path, variant: str) -> Path:
     (root / "src").symlink_to(REPO / "src")
     rules = root / "workflow" / "rules"
     text = (rules / "dft.smk").read_text()
-    start, end = text.index("rule dft:"), text.index("rule plot_dft:")
-    rule = text[start:end]
+    # rule dft is the `if DFT_BATCH_SIZE == 1:` branch, indented by 4
+    start, end = text.index("    rule dft:"), text.index("\nelse:\n") + 1
+    rule = textwrap.dedent(text[start:end])
     if variant == "dft_without_resources":
         rule = rule[: rule.index("    resources:")] + rule[rule.index("    conda:") :]
         rule = rule[: rule.index("    shell:")] + '    shell:\n        "touch {output}"\n\n\n'
@@ -167,6 +175,7 @@ def dft_rule_variant(tree: Path, variant: str) -> Path:
         rule = MINIMAL_DFT.format(input=given)
     elif variant != "as_shipped":
         raise ValueError(variant)
+    rule = textwrap.indent(rule.rstrip("\n") + "\n\n", "    ", lambda line: line.strip() != "")
     (rules / "dft.smk").write_text(text[:start] + rule + text[end:])
     if variant in ("dft_one_output_no_log", "dft_without_input"):
         for smk in rules.glob("*.smk"):
@@ -185,7 +194,7 @@ def dft_rule_parts(n_structures: int, repeats: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp)
         config = tree / "config.yaml"
-        config.write_text(yaml.safe_dump(scaled_paper_config(n_structures), sort_keys=False))
+        config.write_text(yaml.safe_dump(scaled_paper_config(n_structures, 1), sort_keys=False))
         commands = {}
         for variant in VARIANTS:
             work = tree / "work" / variant
@@ -220,11 +229,12 @@ def main() -> None:
     parser.add_argument("--profile-structures", type=int, default=2_000)
     parser.add_argument("--parts-structures", type=int, default=2_000)
     parser.add_argument("--parts-repeats", type=int, default=3)
+    parser.add_argument("--sweep-dft-batch-sizes", type=int, nargs="*", default=[10, 25])
     args = parser.parse_args()
 
-    def command(work: Path, n: int) -> list[str]:
+    def command(work: Path, n: int, dft_batch_size: int | None = None) -> list[str]:
         (work / "config.yaml").write_text(
-            yaml.safe_dump(scaled_paper_config(n), sort_keys=False)
+            yaml.safe_dump(scaled_paper_config(n, dft_batch_size), sort_keys=False)
         )
         return [sys.executable, "-m", "snakemake", "-n", "--quiet", "all",
                 "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
@@ -232,28 +242,65 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        seconds, rss_mb, text = timed_dry_run(command(work, args.structures), REPO)
+        # CPU seconds (user + system) next to the wall seconds: the shared machine's load
+        # scales wall times unevenly
+        cpu: dict[str, list[float]] = {}
+        seconds, rss_mb, text = timed_dry_run(
+            command(work, args.structures), REPO, cpu.setdefault("main", [])
+        )
         stats = parse_job_stats(text)
+        unbatched = work / "unbatched"
+        unbatched.mkdir()
+        u_seconds, u_rss_mb, u_text = timed_dry_run(
+            command(unbatched, args.structures, 1), REPO, cpu.setdefault("unbatched", [])
+        )
+        sweep = {}
+        for size in args.sweep_dft_batch_sizes:
+            folder = work / f"dft_batch_{size}"
+            folder.mkdir()
+            s_seconds, s_rss_mb, s_text = timed_dry_run(
+                command(folder, args.structures, size), REPO, cpu.setdefault(str(size), [])
+            )
+            sweep[str(size)] = {
+                "jobs": parse_job_stats(s_text)["total"],
+                "dryrun_seconds": round(s_seconds, 2),
+                "dryrun_cpu_seconds": round(cpu[str(size)][0], 2),
+                "dryrun_peak_rss_mb": round(s_rss_mb, 1),
+            }
         per_rule = jobs_per_stage_rule(stats)
         base = work / "floor"
         base.mkdir()
         (base / "Snakefile").write_text(trivial_snakefile(per_rule))
         base_cmd = [sys.executable, "-m", "snakemake", "-n", "--quiet", "all", "--cores", "2"]
-        base_seconds, base_rss_mb, base_text = timed_dry_run(base_cmd, base)
+        base_seconds, base_rss_mb, base_text = timed_dry_run(
+            base_cmd, base, cpu.setdefault("floor", [])
+        )
         small = work / "profiled"
         small.mkdir()
         shares = profile_dry_run(command(small, args.profile_structures), REPO)
     record = {
         **machine_info(),
         "structures": args.structures,
+        "dft_batch_size": scaled_paper_config(1)["dft"].get("batch_size", 1),
         "jobs": stats["total"],
         "jobs_per_rule": per_rule,
         "dryrun_seconds": round(seconds, 2),
         "dryrun_peak_rss_mb": round(rss_mb, 1),
+        "dryrun_cpu_seconds": round(cpu["main"][0], 2),
         "floor_jobs": parse_job_stats(base_text)["total"],
         "floor_seconds": round(base_seconds, 2),
         "floor_peak_rss_mb": round(base_rss_mb, 1),
+        "floor_cpu_seconds": round(cpu["floor"][0], 2),
         "ratio_seconds_vs_floor": round(seconds / base_seconds, 2),
+        # the same campaign with one DFT job per structure, planned in the same run
+        "unbatched_dft": {
+            "dft_batch_size": 1,
+            "jobs": parse_job_stats(u_text)["total"],
+            "dryrun_seconds": round(u_seconds, 2),
+            "dryrun_peak_rss_mb": round(u_rss_mb, 1),
+            "dryrun_cpu_seconds": round(cpu["unbatched"][0], 2),
+        },
+        "dft_batch_size_sweep": sweep,
         # planning time per job: ours and the trivial floor's (ms)
         "ms_per_job": round(1000 * seconds / stats["total"], 3),
         "floor_ms_per_job": round(1000 * base_seconds / parse_job_stats(base_text)["total"], 3),
