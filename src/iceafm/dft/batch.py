@@ -6,13 +6,15 @@ after another, each its own GPAW MPI launch with the same command as rule ``dft`
 
 Each member's GPAW output goes to ``<log-dir>/<sample>.log`` (appended), as rule ``dft``'s.
 
-Members, stamps and the retry of a killed batch are :func:`iceafm.batches.run_batch`'s: a
-member is kept when its stamp (digest of the settings and the structure's content) matches,
-its three outputs exist, and its ``dft.json`` records the job's settings (provenance
-``config_sha256``) and structure (``structure_sha256``), see :func:`record_is_current`; else it
-is recomputed. A member whose SCF must be retried (exit status 3) or whose input is bad (2)
-does not stop the batch: the others run, and the job then fails so that Snakemake retries it
-(next attempt), which recomputes only the unfinished members.
+Members and the retry of a killed batch are :func:`iceafm.batches.run_batch`'s: a member is
+kept when its three outputs exist and its ``dft.json`` records the job's settings (provenance
+``config_sha256``) and structure (``structure_sha256``), see :func:`record_is_current`, whoever
+wrote it (another split of the block, rule ``dft``); else it is recomputed. The stamp file
+(``results/.batches/dft/``) records each computed member's wall seconds for ``iceafm.plan``.
+A member whose SCF must be retried (exit status 3) or whose input is bad (2) does not stop
+the batch: the others run, and the job then fails so that Snakemake retries it (next
+attempt), which recomputes only the unfinished members. A job with nothing pending keeps all
+(``--forcerun`` of a batch recomputes nothing that is current: delete the outputs instead).
 """
 
 from __future__ import annotations
