@@ -302,18 +302,50 @@ def estimate(
     return per_rule, per_stage, sources
 
 
+def over_runtime(
+    jobs: list[PlannedJob], measured: Measured | dict[str, float]
+) -> dict[str, dict[str, float]]:
+    """Rules whose jobs are estimated to run longer than the wall time they ask SLURM for (their
+    ``runtime`` resource, attempt 1): per stage rule, the number of such jobs, the longest
+    estimate and its request (hours). Such a job meets TIMEOUT and is retried with runtime x
+    attempt (DFT resumes from its checkpoint), so its first submission is wasted."""
+    over: dict[str, dict[str, float]] = {}
+    for job in jobs:
+        if job.runtime_min is None:
+            continue
+        wall_s, source = wall_seconds(job, measured)
+        if source == "requested" or wall_s <= 60.0 * job.runtime_min:
+            continue
+        entry = over.setdefault(job.base_rule, {"jobs": 0, "max_hours": 0.0})
+        entry["jobs"] += 1
+        if wall_s / 3600.0 > entry["max_hours"]:
+            entry.update(max_hours=wall_s / 3600.0, requested_hours=job.runtime_min / 60.0)
+    return over
+
+
+def format_over_runtime(over: dict[str, dict[str, float]]) -> str:
+    """One warning line per rule of :func:`over_runtime` (empty string when none)."""
+    return "\n".join(
+        f"warning: {int(e['jobs'])} {rule} job(s) estimated longer than their runtime request "
+        f"(up to {e['max_hours']:.3g} h against {e['requested_hours']:.3g} h): raise the rule's "
+        "runtime (dft: dft.resources.runtime_min) or expect TIMEOUT and a retry"
+        for rule, e in sorted(over.items())
+    )
+
+
 def format_plan(
     per_rule: dict[str, int], per_stage: dict[str, StageCost], sources: dict[str, str]
 ) -> str:
     """A plain-text table: jobs per rule (with the wall-time source), then cost per stage."""
-    lines = [f"{'rule':<18}{'jobs':>8}  wall time from"]
-    lines += [f"{rule:<18}{n:>8}  {sources[rule]}" for rule, n in sorted(per_rule.items())]
-    lines += ["", f"{'stage':<18}{'jobs':>8}{'sbatch':>8}{'core-hours':>14}{'GPU-hours':>12}"]
+    w = max([18, *(len(name) + 1 for name in (*per_rule, *per_stage))])  # name column width
+    lines = [f"{'rule':<{w}}{'jobs':>8}  wall time from"]
+    lines += [f"{rule:<{w}}{n:>8}  {sources[rule]}" for rule, n in sorted(per_rule.items())]
+    lines += ["", f"{'stage':<{w}}{'jobs':>8}{'sbatch':>8}{'core-hours':>14}{'GPU-hours':>12}"]
     stages = sorted(s for s in per_stage if s != "total") + ["total"] * ("total" in per_stage)
     for stage in stages:
         cost = per_stage[stage]
         lines.append(
-            f"{stage:<18}{cost.jobs:>8}{cost.sbatch:>8}{cost.core_hours:>14.2f}"
+            f"{stage:<{w}}{cost.jobs:>8}{cost.sbatch:>8}{cost.core_hours:>14.2f}"
             f"{cost.gpu_hours:>12.2f}"
         )
     lines.append("(sbatch: a job group, one submission, counts in each stage it holds jobs of)")
@@ -493,12 +525,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"iceafm.plan: {err}", file=sys.stderr)
         return 2
     print(format_plan(per_rule, per_stage, sources))
+    over = over_runtime(jobs, measured)
+    if over:
+        print(format_over_runtime(over))
     if args.json:
         payload = {
             "configfile": args.configfile,
             "jobs_per_rule": per_rule,
             "wall_time_source": sources,
             "stages": {stage: asdict(cost) for stage, cost in per_stage.items()},
+            "over_runtime": over,
         }
         write_json_atomic(args.json, payload)
     return 0
