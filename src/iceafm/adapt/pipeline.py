@@ -83,6 +83,11 @@ class AdaptConfig:
         except TypeError as err:
             raise AdaptError(f"config adapt: {err}") from None
 
+    @property
+    def reference_structures(self) -> int:
+        """Simulated structures of the label-free reference (schema default 200)."""
+        return int(self.evaluation.get("reference_structures", 200))
+
 
 # ---------------------------------------------------------------- inputs
 
@@ -404,7 +409,7 @@ def evaluate_method(
             entry.update(resim_pearson=r, resim_shift_px=list(shift))
             resim_values.append(r)
         per_stack[name] = entry
-    n_reference = int(ev.get("reference_structures", 200))
+    n_reference = adapt.reference_structures
     reference = reference_properties(train_split, n_reference, float(base.meta.depth_a))
     distances = distribution_distances(pooled_properties(structures), reference)
     floor = {"d_oo": {"energy": float("nan")}, "hbond": {"energy": float("nan")}}
@@ -561,8 +566,7 @@ def run_compare(
     predictions = {m: read(p, index=":") for m, p in predictions_paths.items()}
     simulated = split_stacks(train_split, 1)[0]
     moved = split_stacks(translated, 1)[0] if translated else None
-    n_reference = int(adapt.evaluation.get("reference_structures", 200))
-    distributions = {"reference": reference_properties(train_split, n_reference,
+    distributions = {"reference": reference_properties(train_split, adapt.reference_structures,
                                                        float(base.meta.depth_a))}  # fmt: skip
     for method, frames in predictions.items():
         distributions[method] = pooled_properties(
