@@ -55,3 +55,29 @@ def tiny_config() -> dict:
     """The tiny CI campaign (.test/config/config.yaml) as a dict, fresh each call."""
     return load_yaml(REPO / ".test" / "config" / "config.yaml")
 
+
+
+def dft_snakefile(samples: list[str], extra_targets: tuple[str, ...] = ()) -> str:
+    """A Snakefile that runs only the repository's DFT rules (workflow/rules/dft.smk) on
+    ``samples`` (structures under results/structures/, config in ./config.yaml) and asks for
+    their dft.json plus ``extra_targets``."""
+    targets = "".join(f"        {t!r},\n" for t in extra_targets)
+    return f"""
+from snakemake.utils import validate
+
+configfile: "config.yaml"
+validate(config, "{REPO}/workflow/schemas/config.schema.yaml")
+SAMPLES = {samples!r}
+
+
+def plot_samples():
+    return SAMPLES
+
+
+include: "{REPO}/workflow/rules/dft.smk"
+
+
+rule all:
+    input:
+        expand("results/dft/{{sample}}/dft.json", sample=SAMPLES),
+{targets}"""

@@ -12,26 +12,7 @@ import yaml
 from ase.build import molecule
 from campaign import submission_counts
 from cluster import REPO, SlurmCluster
-
-SNAKEFILE = f"""
-from snakemake.utils import validate
-
-configfile: "config.yaml"
-validate(config, "{REPO}/workflow/schemas/config.schema.yaml")
-SAMPLES = ["water-00000", "water-00001"]
-
-
-def plot_samples():
-    return SAMPLES
-
-
-include: "{REPO}/workflow/rules/dft.smk"
-
-
-rule all:
-    input:
-        expand("results/dft/{{sample}}/dft.json", sample=SAMPLES),
-"""
+from helpers import dft_snakefile
 
 
 @pytest.mark.slurm
@@ -51,7 +32,7 @@ def test_a_dft_batch_of_two_structures_is_one_submission(
     dft["batch_size"] = 2
     dft["resources"] = {**dft.get("resources", {}), "ranks": 2}  # an MPI job (srun -n 2)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"dft": dft}))
-    (tmp_path / "Snakefile").write_text(SNAKEFILE)
+    (tmp_path / "Snakefile").write_text(dft_snakefile(["water-00000", "water-00001"]))
 
     proc = slurm_cluster.snakemake(
         ["-s", str(tmp_path / "Snakefile"), "--directory", str(tmp_path)], timeout_s=300
@@ -59,8 +40,7 @@ def test_a_dft_batch_of_two_structures_is_one_submission(
     assert proc.returncode == 0, proc.stderr[-5000:]
     assert submission_counts(proc.stdout + proc.stderr)["sbatch_calls"] == 1
     records = [
-        json.loads((tmp_path / f"results/dft/water-{i:05d}/dft.json").read_text())
-        for i in range(2)
+        json.loads((tmp_path / f"results/dft/water-{i:05d}/dft.json").read_text()) for i in range(2)
     ]
     assert all(r["status"] == "converged" and r["ranks"] == 2 for r in records)
     # both structures ran inside the one SLURM job, which completed

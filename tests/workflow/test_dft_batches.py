@@ -14,30 +14,13 @@ import ase.io
 import pytest
 import yaml
 from ase.build import molecule
+from helpers import dft_snakefile
 
 from iceafm.dft.cube import load_density_cube, load_potential_cube
 from iceafm.dft.record import read_record
 
 REPO = Path(__file__).resolve().parents[2]
-SNAKEFILE = """
-from snakemake.utils import validate
 
-configfile: "config.yaml"
-validate(config, "{repo}/workflow/schemas/config.schema.yaml")
-SAMPLES = {samples!r}
-
-
-def plot_samples():
-    return SAMPLES
-
-
-include: "{repo}/workflow/rules/dft.smk"
-
-
-rule all:
-    input:
-        expand("results/dft/{{sample}}/dft.json", sample=SAMPLES),
-"""
 TINY_DFT = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())["dft"]
 
 
@@ -61,7 +44,7 @@ def campaign(workdir: Path, n: int, **dft_changes) -> Path:
     dft = {**TINY_DFT, "batch_size": 2, **dft_changes}
     (workdir / "config.yaml").write_text(yaml.safe_dump({"dft": dft}))
     samples = [sample(i) for i in range(n)]
-    (workdir / "Snakefile").write_text(SNAKEFILE.format(repo=REPO, samples=samples))
+    (workdir / "Snakefile").write_text(dft_snakefile(samples))
     return workdir
 
 
@@ -131,9 +114,7 @@ def test_batches_keep_per_sample_outputs_and_rerun_exactly(tmp_path):
     snakemake(work)
     after = record_mtimes(work, 4)
     assert all(after[s] != before.get(s) for s in after)
-    assert {read_record(p)["settings"]["h"] for p in work.glob("results/dft/*/dft.json")} == {
-        0.32
-    }
+    assert {read_record(p)["settings"]["h"] for p in work.glob("results/dft/*/dft.json")} == {0.32}
 
     # A member whose outputs were computed with other settings is never kept, whatever its
     # batch stamp says (e.g. restored by Snakemake from before a failed update): the forced

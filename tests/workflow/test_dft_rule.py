@@ -15,33 +15,13 @@ import ase.io
 import pytest
 import yaml
 from ase.build import molecule
+from helpers import dft_snakefile
 
 from iceafm.dft.cube import load_density_cube, load_potential_cube
 from iceafm.dft.record import read_record
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = "water-00000"
-SNAKEFILE = f"""
-import glob
-from snakemake.utils import validate
-
-configfile: "config.yaml"
-validate(config, "{REPO}/workflow/schemas/config.schema.yaml")
-SAMPLES = ["{SAMPLE}"]
-
-
-def plot_samples():
-    return SAMPLES
-
-
-include: "{REPO}/workflow/rules/dft.smk"
-
-
-rule all:
-    input:
-        expand("results/dft/{{sample}}/dft.json", sample=SAMPLES),
-        "results/figures/dft.png",
-"""
 
 
 def tiny_campaign(workdir: Path, **dft_changes) -> Path:
@@ -52,7 +32,7 @@ def tiny_campaign(workdir: Path, **dft_changes) -> Path:
     ase.io.write(workdir / "results" / "structures" / f"{SAMPLE}.extxyz", water, format="extxyz")
     dft = {"basis": "sz(dzp)", "h": 0.3, **dft_changes}
     (workdir / "config.yaml").write_text(yaml.safe_dump({"dft": dft}))
-    (workdir / "Snakefile").write_text(SNAKEFILE)
+    (workdir / "Snakefile").write_text(dft_snakefile([SAMPLE], ("results/figures/dft.png",)))
     return workdir
 
 
@@ -68,7 +48,11 @@ def snakemake(workdir: Path, *args: str, cache: Path | None = None) -> str:
     command = [sys.executable, "-m", "snakemake", "--directory", str(workdir), "--cores", "2"]
     proc = subprocess.run(
         [*command, "--snakefile", str(workdir / "Snakefile"), *args],
-        cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-5000:]
