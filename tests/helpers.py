@@ -63,7 +63,13 @@ def dft_snakefile(samples: list[str], extra_targets: tuple[str, ...] = ()) -> st
     their dft.json plus ``extra_targets``."""
     targets = "".join(f"        {t!r},\n" for t in extra_targets)
     return f"""
+import os
+import sys
+
 from snakemake.utils import validate
+
+# as the repository's Snakefile: shell rules find this Python's tools (gpaw) on PATH
+os.environ.update(PATH=os.pathsep.join((os.getenv("PATH", ""), os.path.dirname(sys.executable))))
 
 configfile: "config.yaml"
 validate(config, "{REPO}/workflow/schemas/config.schema.yaml")

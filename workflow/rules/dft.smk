@@ -114,10 +114,12 @@ else:
                 checkpoint_every=config["dft"]["resources"]["checkpoint_every"],
             conda:
                 "../../envs/dft.yaml"
-            # a shell rule: a script rule would rerun finished jobs older than the script file
+            # a shell rule: a script rule would rerun finished jobs older than the script file;
+            # `gpaw python` as in rule dft: GPAW's interpreter, not whichever python is first on
+            # PATH in a job's shell
             shell:
                 "LAUNCH={resources.mpi_launcher:q}; [ -n \"{resources.mpi}\" ] || LAUNCH=; "
-                "python -m iceafm.dft.batch --structures {input.structure:q} "
+                "gpaw python -m iceafm.dft.batch --structures {input.structure:q} "
                 "--outputs {output:q} --log-dir logs/dft --batch-log {log:q} "
                 "--settings {params.settings:q} --launcher \"$LAUNCH\" --ranks {resources.tasks} "
                 "--attempt {resources.attempt} --checkpoint-every {resources.checkpoint_every} "
