@@ -52,7 +52,8 @@ OH_BOND_A, OO_BOND_A = 1.3, 3.3
 HB_OO_A, HB_HO_A, HB_ANGLE_DEG = 3.5, 2.6, 30.0
 
 
-def _angle_deg(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def angle_deg(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Angle (degrees) between vectors ``u`` and ``v`` [..., 3] (broadcast over leading axes)."""
     cos = np.sum(u * v, axis=-1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
     return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
@@ -102,13 +103,13 @@ def local_properties(symbols: list[str], positions_a: np.ndarray) -> dict[str, n
         out["d_oh"] = d
         bonded = d < OH_BOND_A
         vec = h - o[owner]
-        out["oh_angle_z"] = _angle_deg(vec[bonded], np.array([0.0, 0.0, 1.0]))
+        out["oh_angle_z"] = angle_deg(vec[bonded], np.array([0.0, 0.0, 1.0]))
         hoh = []
         for i in np.unique(owner[bonded]):
             mine = np.flatnonzero(bonded & (owner == i))
             if len(mine) >= 2:
                 two = mine[np.argsort(d[mine])[:2]]
-                hoh.append(_angle_deg(vec[two[0]], vec[two[1]]))
+                hoh.append(angle_deg(vec[two[0]], vec[two[1]]))
         out["hoh_angle"] = np.asarray(hoh, dtype=np.float64)
         lengths, oo, angles = [], [], []
         for j in np.flatnonzero(bonded):
@@ -116,10 +117,10 @@ def local_properties(symbols: list[str], positions_a: np.ndarray) -> dict[str, n
             for a in tree.query_ball_point(h[j], HB_HO_A):
                 if a == donor or np.linalg.norm(o[a] - o[donor]) >= HB_OO_A:
                     continue
-                if _angle_deg(vec[j], o[a] - o[donor]) < HB_ANGLE_DEG:
+                if angle_deg(vec[j], o[a] - o[donor]) < HB_ANGLE_DEG:
                     lengths.append(np.linalg.norm(o[a] - h[j]))
                     oo.append(np.linalg.norm(o[a] - o[donor]))
-                    angles.append(_angle_deg(o[donor] - h[j], o[a] - h[j]))
+                    angles.append(angle_deg(o[donor] - h[j], o[a] - h[j]))
         out["hbond_length"] = np.asarray(lengths, dtype=np.float64)
         out["hbond_oo"] = np.asarray(oo, dtype=np.float64)
         out["hbond_angle"] = np.asarray(angles, dtype=np.float64)

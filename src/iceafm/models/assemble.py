@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from iceafm.metrics.label_free import angle_deg
+
 #: Default admissible O-H distance window (A). The bond is 0.96-1.0 A; the decoded positions carry
 #: the detector's error (label voxels of 1 A; on the validation split of config/bench.yaml the
 #: correctly found H of the shipped detector lie 0.84-1.52 A from their nearest found O, 5th-95th
@@ -85,13 +87,6 @@ class WaterSettings:
         }
 
 
-def _hoh_angle_deg(o: np.ndarray, h1: np.ndarray, h2: np.ndarray) -> float:
-    """H-O-H angle (degrees) at ``o``."""
-    a, b = h1 - o, h2 - o
-    cos = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
-
-
 def assign_hydrogens(
     o_xyz_a: np.ndarray,
     h_xyz_a: np.ndarray,
@@ -126,7 +121,7 @@ def assign_hydrogens(
         violated = False
         for k in np.unique(owner[owner >= 0]):
             mine = np.nonzero(owner == k)[0]
-            if len(mine) == 2 and not amin <= _hoh_angle_deg(o[k], *h[mine]) <= amax:
+            if len(mine) == 2 and not amin <= angle_deg(*(h[mine] - o[k])) <= amax:
                 worse = mine[np.argmax(cost[mine, k])]
                 allowed[worse, k] = False
                 violated = True
