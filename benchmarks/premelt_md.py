@@ -17,23 +17,27 @@ worker thread, where the stepping runs):
 
 ``ratio_openmm_over_ase`` is the ratio of the two medians, ``ratio_per_pair`` the spread of
 the per-round ratios; ``node`` the same from wall time with OpenMM on both cores (rule md's
-default of 2 threads), meaningful only on an idle machine.
+default of 2 threads), meaningful only on an idle machine. On a GPU node, ``--speed-only
+--speed-gpu CUDA --speed-out F`` adds OpenMM on the GPU to the same rounds; then the top-level
+keys compare it (wall clock) with ASE on one core, as rule md runs there, and the per-core CPU
+comparison moves to ``cpu_platform``; the analysis elsewhere takes that record with
+``--speed-from F``.
 
 QLL at Tm - 20, Tm - 10 and Tm - 4 K (Tm = 270 K): ``--runs`` independent trajectories per
-temperature (same slab, seeds :func:`md_seed`; run 1 of ``--length-ps``, the others as far as
-they have grown, up to it), frames every ``--frame-ps``, grown in rounds from resumable
-checkpoints under ``benchmarks/work/premelt_md/`` (``--grow-only``: run the MD only, round
-robin over the temperatures and runs, so that a run stopped early leaves them equally long;
-then the plain command measures and analyses without more MD). ``qll_bilayers``: liquid-like
-free molecules per molecules in a bilayer, liquid-like meaning a neighbour-averaged
-tetrahedral q below a cut calibrated on bulk ice Ih at the same temperature (its 1 %
-quantile), averaged over the frames after ``--equilibration-ps`` of each trajectory, pooled
-over the trajectories, with a standard error from the means of ``BLOCK_PS`` blocks pooled
-across them; cross-checked by the
-fixed cut q < 0.85 and by the distance of each O from the ideal lattice sites (see
-``QLL_DEFINITION``). Premelting equilibrates over nanoseconds (Conde et al. 2008 ran several
-ns per point; Baran et al. 2024 hundreds of ns): on one shared CPU core about 1 ns per
-temperature fits.
+temperature (same slab, seeds :func:`md_seed`; each as far as it has grown, up to
+``--length-ps``), frames every ``--frame-ps``, grown from resumable checkpoints under
+``benchmarks/work/premelt_md/`` (``--grow-only``: run the MD only, in rounds, round robin over
+the temperatures and runs, so that a run stopped early leaves them equally long; or with
+``--parallel`` all at once, one process each, for at most ``--budget-s`` on a GPU's
+``--platform``; then the plain command measures and analyses without more MD).
+``qll_bilayers``: liquid-like free molecules per molecules in a bilayer, liquid-like meaning a
+neighbour-averaged tetrahedral q below a cut calibrated on bulk ice Ih at the same temperature
+(its 1 % quantile), averaged over the frames after ``--equilibration-ps`` of each trajectory,
+pooled over the trajectories, with a standard error from the means of ``BLOCK_PS`` blocks pooled
+across them; cross-checked by the fixed cut q < 0.85 and by the distance of each O from the
+ideal lattice sites (see ``QLL_DEFINITION``). Premelting equilibrates over nanoseconds (Conde et
+al. 2008 ran several ns per point; Baran et al. 2024 hundreds of ns): on one shared CPU core
+about 1 ns per temperature fits.
 
 Writes ``benchmarks/results/premelt_md.json`` and ``premelt_md.png`` (profiles, QLL against
 time, side view). Run: ``nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python
@@ -55,7 +59,7 @@ from pathlib import Path
 import numpy as np
 
 from iceafm.figures.premelt import plot_premelt
-from iceafm.io.atomic import atomic_path
+from iceafm.io.atomic import atomic_path, write_json_atomic
 from iceafm.md.ase_tip4p import tip4p_dynamics
 from iceafm.md.order import (
     BILAYER_A,
@@ -67,6 +71,7 @@ from iceafm.md.order import (
     site_distance,
 )
 from iceafm.md.simulate import (
+    PLATFORMS,
     MDSettings,
     choose_platform,
     md_box_a,
@@ -86,6 +91,7 @@ WORK = Path(__file__).resolve().parent / "work" / "premelt_md"
 SUPERCELL, BILAYERS, FIXED_BILAYERS = (2, 2), 6, 1
 TIMESTEP_FS = 2.0
 OPENMM_STEPS, ASE_STEPS = 200, 5  # per timed stretch: about 0.5 s each on one core
+OPENMM_GPU_STEPS = 2000  # per timed stretch on a GPU: about 0.1 s on an H100
 UNDERCOOLINGS_K = (20.0, 10.0, 4.0)
 REFERENCES = [
     {
@@ -133,7 +139,8 @@ BULK_PS = (20.0, 80.0)  # equilibration, sampling of each bulk ice reference run
 BULK_FRAME_PS = 0.5
 BULK_SEEDS = (1, 2, 3)  # proton disorder (GenIce3) and MD seed of the bulk runs
 CRITERIA = ("q", "q_fixed_cut", "site")
-DROPS_CHECKED_PS = (100.0, 200.0, 300.0, 400.0, 600.0)  # QLL against the equilibration dropped
+# QLL against the equilibration dropped (ps)
+DROPS_CHECKED_PS = (100.0, 200.0, 300.0, 400.0, 600.0, 1000.0, 1500.0)
 QLL_DEFINITION = (
     "liquid-like molecules among the free ones, per molecules in a bilayer (32), per frame; "
     "mean over the frames after each trajectory's dropped equilibration, pooled over the "
@@ -169,7 +176,7 @@ def _timed(run) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def interleaved_speeds(slab, fixed, pairs: int) -> dict:
+def interleaved_speeds(slab, fixed, pairs: int, gpu: str | None = None) -> dict:
     """Seconds per MD step of both engines on ``slab``, measured interleaved.
 
     Set up once (not timed): OpenMM as run_trajectory builds it (slab_context: TIP4P/Ice, PME
@@ -180,20 +187,32 @@ def interleaved_speeds(slab, fixed, pairs: int) -> dict:
     every other round so that a drifting machine load hits both alike, each a short stretch of
     the same continuing trajectory (``OPENMM_STEPS`` / ``ASE_STEPS`` steps, about 0.5 s).
 
+    With ``gpu`` (an OpenMM platform name, e.g. ``CUDA``), OpenMM on that platform joins the
+    rounds (``OPENMM_GPU_STEPS`` steps a stretch, timed by wall clock after a synchronising
+    getState, as a GPU's time does not show in the process's CPU time).
+
     Returns:
         Per round, seconds per step: ``openmm_cpu`` and ``ase_cpu`` (CPU seconds of the process,
         time.process_time, which counts OpenMM's worker thread: with Threads=1 the stepping
         runs there, not in the calling thread), ``openmm_wall``, ``ase_wall``,
-        ``openmm_node_wall`` (2 threads), each [pairs].
+        ``openmm_node_wall`` (2 threads), with ``gpu`` also ``openmm_gpu_wall``, each [pairs].
     """
     temperature = MELTING_POINT_K - 10
     settings = MDSettings(temperature, 0.0, 1.0, 1.0, timestep_fs=TIMESTEP_FS)
     engines, contexts = {}, []  # the contexts must outlive the timing (integrators need them)
-    for name, threads in (("openmm", 1), ("openmm_node", 2)):
-        context, integrator, _, shift, _ = slab_context(slab, fixed, settings, "CPU", threads)
+    setups = [("openmm", "CPU", 1, OPENMM_STEPS), ("openmm_node", "CPU", 2, OPENMM_STEPS)]
+    if gpu:
+        setups.append(("openmm_gpu", gpu, 1, OPENMM_GPU_STEPS))
+    for name, platform, threads, steps in setups:
+        context, integrator, _, shift, _ = slab_context(slab, fixed, settings, platform, threads)
         start_state(context, slab, shift, temperature, seed=1)
-        integrator.step(OPENMM_STEPS)  # warm-up
-        engines[name] = (integrator.step, OPENMM_STEPS)
+        integrator.step(steps)  # warm-up (a GPU compiles its kernels here)
+
+        def run(n: int, integrator=integrator, context=context) -> None:
+            integrator.step(n)
+            context.getState()  # waits for the device to finish the steps
+
+        engines[name] = (run, steps)
         contexts.append(context)
     _, dynamics = tip4p_dynamics(slab, ~fixed, temperature, TIMESTEP_FS, 0.001,
                                  np.random.default_rng(1))  # fmt: skip
@@ -206,7 +225,8 @@ def interleaved_speeds(slab, fixed, pairs: int) -> dict:
             wall, cpu = _timed(lambda run=run, steps=steps: run(steps))
             times[f"{name}_wall"].append(wall / steps)
             times[f"{name}_cpu"].append(cpu / steps)
-    return {k: np.array(v) for k, v in times.items() if k != "openmm_node_cpu"}
+    return {k: np.array(v) for k, v in times.items()
+            if k not in ("openmm_node_cpu", "openmm_gpu_cpu")}  # fmt: skip
 
 
 def step_profile(slab, fixed, rounds: int = 20, steps: int = 50) -> dict:
@@ -298,8 +318,14 @@ def box_accuracy(slab, fixed, frame) -> dict:
     }  # fmt: skip
 
 
-def speed_record(times: dict) -> dict:
-    """The speed keys of the JSON from :func:`interleaved_speeds`' per-round times."""
+def speed_record(times: dict, gpu_device: str | None = None) -> dict:
+    """The speed keys of the JSON from :func:`interleaved_speeds`' per-round times.
+
+    Without a GPU, ``openmm_ns_per_day`` and ``ase_tip4p_ns_per_day`` are per-core speeds (CPU
+    seconds). With ``openmm_gpu_wall`` in ``times`` (``gpu_device``: its name) they are OpenMM
+    on the GPU against ASE on one core, both by wall clock, as rule md runs on a GPU node; the
+    per-core CPU comparison of the same rounds is kept under ``cpu_platform``.
+    """
 
     def spread(ratios: np.ndarray) -> dict:
         return {
@@ -309,7 +335,7 @@ def speed_record(times: dict) -> dict:
         }
 
     med = {k: float(np.median(v)) for k, v in times.items()}
-    return {
+    cpu = {
         "openmm_ns_per_day": round(ns_per_day(med["openmm_cpu"]), 3),
         "ase_tip4p_ns_per_day": round(ns_per_day(med["ase_cpu"]), 5),
         "ratio_openmm_over_ase": round(med["ase_cpu"] / med["openmm_cpu"], 1),
@@ -323,7 +349,7 @@ def speed_record(times: dict) -> dict:
             "ratio_openmm_over_ase": round(med["ase_wall"] / med["openmm_node_wall"], 1),
             "ratio_per_pair": spread(times["ase_wall"] / times["openmm_node_wall"]),
             "load_average_1min": round(os.getloadavg()[0], 2),
-            "what": "wall time, each engine as it runs on this 2-core node: OpenMM CPU platform "
+            "what": "wall time, each engine as it runs on a CPU node: OpenMM CPU platform "
             "with 2 threads (rule md's default), ASE (numpy, one thread); meaningful only on an "
             "otherwise idle node (load_average_1min well under 1)",
         },
@@ -335,6 +361,52 @@ def speed_record(times: dict) -> dict:
         "ratio_openmm_over_ase = ratio of those medians, ratio_per_pair = quantiles of the "
         "per-round ratios; ratio_wall_1_thread: the same from wall time",
     }
+    if "openmm_gpu_wall" not in times:
+        return cpu
+    gpu = times["openmm_gpu_wall"]
+    return {
+        "openmm_ns_per_day": round(ns_per_day(med["openmm_gpu_wall"]), 1),
+        "ase_tip4p_ns_per_day": round(ns_per_day(med["ase_wall"]), 5),
+        "ratio_openmm_over_ase": round(med["ase_wall"] / med["openmm_gpu_wall"], 1),
+        "ratio_per_pair": spread(times["ase_wall"] / gpu),
+        "ratio_of_minima": round(float(times["ase_wall"].min() / gpu.min()), 1),
+        "openmm_device": gpu_device,
+        "speed_method": f"{len(gpu)} interleaved rounds [OpenMM CPU 1 thread {OPENMM_STEPS} "
+        f"steps, ASE {ASE_STEPS} steps, OpenMM CPU 2 threads {OPENMM_STEPS} steps, OpenMM on "
+        f"the GPU {OPENMM_GPU_STEPS} steps], order reversed every other round, setup and "
+        "warm-up excluded; openmm_ns_per_day: OpenMM on the GPU, ase_tip4p_ns_per_day: ASE on "
+        "one core, both from the median wall seconds per step (the GPU's steps end with a "
+        "synchronising getState); ratio_openmm_over_ase = ratio of those medians; "
+        "cpu_platform: the per-core CPU comparison from the same rounds",
+        "cpu_platform": cpu,
+    }
+
+
+def measured_speed(slab, fixed, pairs: int, gpu: str | None) -> dict:
+    """The speed record (:func:`speed_record`, :func:`step_profile`) timed on this machine,
+    with the machine and the device it ran on."""
+    device = None
+    if gpu:
+        platform, _ = choose_platform(gpu, 1)
+        device = f"{platform.getName()} platform"
+        try:  # the GPU's own name, where the machine has the NVIDIA tools
+            import subprocess
+
+            device = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                                    capture_output=True, text=True, check=True
+                                    ).stdout.strip() + f" ({device})"  # fmt: skip
+        except (OSError, subprocess.CalledProcessError):
+            pass
+    speed = speed_record(interleaved_speeds(slab, fixed, pairs, gpu), device)
+    print(f"OpenMM {speed['openmm_ns_per_day']:.2f} ns/day, ASE "
+          f"{speed['ase_tip4p_ns_per_day']:.4f} ns/day: ratio {speed['ratio_openmm_over_ase']} "
+          f"{speed['ratio_per_pair']}", flush=True)  # fmt: skip
+    speed["openmm_step_profile"] = step_profile(slab, fixed)
+    print(f"OpenMM step profile: {speed['openmm_step_profile']}", flush=True)
+    cpu = f"CPU ({choose_platform('CPU', 1)[0].getName()} platform, 1 thread): "
+    speed["device"] = device or cpu + machine_info()["machine"]["cpu"]
+    speed["speed_machine"] = machine_info(("openmm", "ase"))
+    return speed
 
 
 def checkpoint_path(temperature_k: float, run: int) -> Path:
@@ -384,29 +456,65 @@ def full_block_means(values: np.ndarray, block: int) -> np.ndarray:
 
 
 def trajectory(slab, fixed, temperature_k: float, length_ps: float, frame_ps: float,
-               run: int = 1):  # fmt: skip
+               run: int = 1, platform: str = "CPU"):  # fmt: skip
     """Frames every ``frame_ps`` of the first ``length_ps`` of trajectory ``run`` at
     ``temperature_k`` (grown from, or cut from, its checkpoint), and the wall seconds. The
     trajectories of one temperature start from the same slab with different seeds
-    (:func:`md_seed`): independent velocities and noise."""
+    (:func:`md_seed`): independent velocities and noise. The OpenMM ``platform`` (the CPU
+    with 1 thread, or a GPU's) does not enter the checkpoint's digest: a trajectory grown on
+    the CPU continues on a GPU and back."""
     settings = settings_for(temperature_k, length_ps, frame_ps)
+    every_ps = 20.0 if platform == "CPU" else 100.0  # a GPU makes 20 ps in about a second
     start = time.perf_counter()
     frames = run_trajectory(
-        slab, fixed, settings, md_seed(run), checkpoint_path(temperature_k, run), 20.0, "CPU", 1,
+        slab, fixed, settings, md_seed(run), checkpoint_path(temperature_k, run), every_ps,
+        platform, 1,
         log=lambda line: print(f"  {temperature_k:.0f} K run {run} {line}", flush=True),
     )  # fmt: skip
     return frames, time.perf_counter() - start
 
 
 def grow(slab, fixed, temperatures, runs, length_ps: float, chunk_ps: float,
-         frame_ps: float) -> None:  # fmt: skip
+         frame_ps: float, platform: str = "CPU") -> None:  # fmt: skip
     """Run trajectories ``runs`` at each of ``temperatures`` to ``length_ps`` in rounds of
     ``chunk_ps`` (round robin), so that a run stopped early leaves them about equally long."""
     for target in np.arange(chunk_ps, length_ps + chunk_ps / 2, chunk_ps):
         for temperature in temperatures:
             for run in runs:
-                trajectory(slab, fixed, temperature, min(float(target), length_ps), frame_ps, run)
+                trajectory(slab, fixed, temperature, min(float(target), length_ps), frame_ps, run,
+                           platform)  # fmt: skip
         print(f"round to {target:.0f} ps done", flush=True)
+
+
+def _grow_one(temperature_k: float, run: int, length_ps: float, frame_ps: float,
+              platform: str) -> None:  # fmt: skip
+    """One trajectory of :func:`grow_parallel`, in its own process (its own OpenMM context)."""
+    slab, bilayer = basal_slab(SUPERCELL, BILAYERS, 10.0, genice_seed=11)
+    trajectory(slab, bilayer < FIXED_BILAYERS, temperature_k, length_ps, frame_ps, run, platform)
+
+
+def grow_parallel(temperatures, runs, length_ps: float, frame_ps: float, platform: str,
+                  budget_s: float) -> None:  # fmt: skip
+    """Grow every trajectory ``runs`` x ``temperatures`` at once, one process each (on a GPU
+    they share the device), towards ``length_ps`` for at most ``budget_s`` wall seconds: then
+    the processes are stopped, and each keeps what its last checkpoint holds (written
+    atomically every 100 ps on a GPU, 20 ps on the CPU), as after any kill."""
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")  # no CUDA state inherited through fork
+    jobs = [spawn.Process(target=_grow_one, args=(t, run, length_ps, frame_ps, platform))
+            for t in temperatures for run in runs]  # fmt: skip
+    for job in jobs:
+        job.start()
+    stop = time.monotonic() + budget_s
+    for job in jobs:
+        job.join(max(0.0, stop - time.monotonic()))
+    for job in jobs:
+        if job.is_alive():
+            job.terminate()
+        job.join()
+    print(f"{sum(job.exitcode == 0 for job in jobs)} of {len(jobs)} trajectories reached "
+          f"{length_ps:.0f} ps; the others stopped after {budget_s:.0f} s", flush=True)
 
 
 def bulk_run(temperature_k: float, seed: int) -> dict[str, np.ndarray]:
@@ -566,7 +674,6 @@ def temperature_record(temperature: float, undercooling: float, cuts: dict, runs
         },  # fmt: skip
         "q_mean_per_bilayer": [round(float(x), 3) for x in profile.q_mean],
         "liquid_fraction_per_bilayer": [round(float(x), 3) for x in profile.liquid_fraction],
-        "wall_s": round(sum(r["wall_s"] for r in runs), 1),
     }
 
 
@@ -588,6 +695,20 @@ def main() -> None:
     parser.add_argument("--speed-pairs", type=int, default=30,
                         help="interleaved timing rounds of the engines")
     parser.add_argument("--speed-only", action="store_true", help="only time the engines")
+    parser.add_argument("--platform", default="CPU", choices=list(PLATFORMS),
+                        help="--grow-only: OpenMM platform of the trajectories (CPU: 1 thread)")
+    parser.add_argument("--parallel", action="store_true",
+                        help="--grow-only: every trajectory at once, one process each")
+    parser.add_argument("--budget-s", type=float, default=float("inf"),
+                        help="--grow-only --parallel: stop the trajectories after this many "
+                        "wall seconds (each keeps its last checkpoint)")
+    parser.add_argument("--speed-gpu", default=None,
+                        help="also time OpenMM on this GPU platform (e.g. CUDA) against ASE")
+    parser.add_argument("--speed-out", type=Path, default=None,
+                        help="--speed-only: write the speed record (JSON) here")
+    parser.add_argument("--speed-from", type=Path, default=None,
+                        help="take the speed record from this --speed-out file (a GPU node's "
+                        "run) instead of timing here")
     parser.add_argument("--calibrate-only", action="store_true",
                         help="only run (and cache) the bulk ice references of the liquid cut")
     args = parser.parse_args()
@@ -597,8 +718,12 @@ def main() -> None:
     n_water = len(slab) // 3
     temperatures = [MELTING_POINT_K - u for u in UNDERCOOLINGS_K]
     if args.grow_only:
-        grow(slab, fixed, args.temperatures or temperatures, args.runs, args.length_ps,
-             args.chunk_ps, args.frame_ps)  # fmt: skip
+        if args.parallel:
+            grow_parallel(args.temperatures or temperatures, args.runs, args.length_ps,
+                          args.frame_ps, args.platform, args.budget_s)  # fmt: skip
+        else:
+            grow(slab, fixed, args.temperatures or temperatures, args.runs, args.length_ps,
+                 args.chunk_ps, args.frame_ps, args.platform)  # fmt: skip
         return
     if args.calibrate_only:
         for temperature in temperatures:
@@ -608,31 +733,31 @@ def main() -> None:
                   flush=True)  # fmt: skip
         return
 
-    speed = speed_record(interleaved_speeds(slab, fixed, args.speed_pairs))
-    print(f"OpenMM {speed['openmm_ns_per_day']:.2f} ns/day, ASE "
-          f"{speed['ase_tip4p_ns_per_day']:.4f} ns/day (1 core, CPU s): ratio "
-          f"{speed['ratio_openmm_over_ase']} {speed['ratio_per_pair']}", flush=True)  # fmt: skip
-    speed["openmm_step_profile"] = step_profile(slab, fixed)
-    print(f"OpenMM step profile: {speed['openmm_step_profile']}", flush=True)
+    if args.speed_from:
+        speed = json.loads(args.speed_from.read_text())
+    else:
+        speed = measured_speed(slab, fixed, args.speed_pairs, args.speed_gpu)
     if args.speed_only:
         print(json.dumps(speed, indent=1))
+        if args.speed_out:
+            write_json_atomic(args.speed_out, speed)
         return
 
-    results, profiles_mean, series, last = {}, {}, {}, {}
+    results, profiles_mean, series, last, last_ps = {}, {}, {}, {}, {}
     first = int(round(args.equilibration_ps / args.frame_ps))  # frames before it are dropped
     for undercooling in UNDERCOOLINGS_K:
         temperature = MELTING_POINT_K - undercooling
         cuts = bulk_cuts(temperature)
         runs = []
         for run in args.runs:
-            # run 1 is grown to --length-ps; the others are read as far as they have grown
-            length = args.length_ps if run == 1 else min(
-                args.length_ps, cached_ps(slab, fixed, temperature, args.frame_ps, run))
+            # each run read as far as --grow-only has grown it, up to --length-ps
+            length = min(args.length_ps, cached_ps(slab, fixed, temperature, args.frame_ps, run))
             if length < args.equilibration_ps + BLOCK_PS:
-                print(f"{temperature:.0f} K run {run}: {length:.0f} ps, too short: left out")
+                print(f"{temperature:.0f} K run {run}: {length:.0f} ps, too short: left out "
+                      "(grow it first with --grow-only)")
                 continue
-            frames, wall = trajectory(slab, fixed, temperature, length, args.frame_ps, run)
-            runs.append({"run": run, "length_ps": length, "wall_s": wall, "last": frames[-1],
+            frames, _ = trajectory(slab, fixed, temperature, length, args.frame_ps, run)
+            runs.append({"run": run, "length_ps": length, "last": frames[-1],
                          "times": np.array([f.info["time_ps"] for f in frames]),
                          "found": analyse(frames, slab, bilayer, first, cuts)})  # fmt: skip
         results[f"{temperature:.0f}"] = temperature_record(
@@ -642,6 +767,7 @@ def main() -> None:
         profiles_mean[temperature] = pooled_profile(runs, first, stats["qll_bilayers"])
         series[temperature] = [(r["times"], r["found"]["q"]) for r in runs]
         last[temperature] = runs[0]["last"]
+        last_ps[temperature] = runs[0]["length_ps"]
         print(f"{temperature:.0f} K: QLL {stats['qll_bilayers']:.3f} +- "
               f"{stats['qll_bilayers_sem']:.3f} bilayers over {len(runs)} trajectories "
               f"{stats['qll_bilayers_per_trajectory']} (q < {cuts['q_cut']:.3f}); fixed cut "
@@ -649,8 +775,9 @@ def main() -> None:
               flush=True)  # fmt: skip
 
     warmest = max(last)
+    longest = max(max(r["trajectory_lengths_ps"]) for r in results.values())
     plot_premelt(
-        profiles_mean, last[warmest], f"{warmest:.0f} K after {args.length_ps:.0f} ps (x-z)",
+        profiles_mean, last[warmest], f"{warmest:.0f} K after {last_ps[warmest]:.0f} ps (x-z)",
         RESULTS / "premelt_md.png", series=series, equilibration_ps=args.equilibration_ps,
         q_cuts={t: results[f"{t:.0f}"]["q_cut"] for t in profiles_mean},
     )  # fmt: skip
@@ -659,8 +786,6 @@ def main() -> None:
     speed["pme_box_accuracy"] = box_accuracy(slab, fixed, last[warmest])
     record = {
         **machine_info(("openmm", "ase", "genice3")),
-        "device": f"CPU ({choose_platform('CPU', 1)[0].getName()} platform, 1 thread): "
-        + machine_info()["machine"]["cpu"],
         "molecules": n_water,
         "slab": {
             "supercell": list(SUPERCELL), "bilayers": BILAYERS, "fixed_bilayers": FIXED_BILAYERS,
@@ -691,13 +816,10 @@ def main() -> None:
             "trajectories_per_temperature": {k: v["trajectories"] for k, v in results.items()},
         },  # fmt: skip
         "references": REFERENCES,
-        "caveat": f"up to {args.length_ps:.0f} ps per trajectory on one shared CPU core "
-        "(trajectory_lengths_ps per temperature; 6-bilayer slab with one free surface): the QLL "
-        f"of the first {args.length_ps / 1000:.1f} ns, not the equilibrium thickness, which "
-        "takes tens to "
-        "hundreds of ns near Tm "
-        "(Baran et al. 2024); a GPU node (OpenMM CUDA, several hundred ns/day for this slab) "
-        "would run 3 x 50 ns in about a day",
+        "caveat": f"up to {longest / 1000:.1f} ns per trajectory (trajectory_lengths_ps per "
+        "temperature; 6-bilayer slab with one free surface): the QLL of the first nanoseconds, "
+        "not the equilibrium thickness, which takes tens to hundreds of ns near Tm (Baran et "
+        "al. 2024)",
         "figure": "benchmarks/results/premelt_md.png",
     }
     path = write_result("premelt_md", record)
