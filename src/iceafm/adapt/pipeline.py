@@ -531,6 +531,75 @@ def best_method(metrics: dict[str, dict[str, Any]]) -> str:
     return names[int(np.argmin(ranks))]
 
 
+#: The headline metrics of :func:`paired_vs_baseline` -> the :mod:`iceafm.metrics.label_free`
+#: property whose energy distance it is (None: the re-simulation Pearson r).
+BOOTSTRAP_KEYS: dict[str, str | None] = {
+    "energy_distance_d_oo": "d_oo", "energy_distance_hbond": "hbond", "resim_pearson": None,
+}  # fmt: skip
+
+
+def paired_vs_baseline(
+    metrics: dict[str, dict[str, Any]],
+    frames: dict[str, list[Any]],
+    reference: dict[str, np.ndarray],
+    baseline: str = "none",
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Each method minus ``baseline`` on :data:`BOOTSTRAP_KEYS`, with a paired bootstrap over
+    the real stacks (:func:`iceafm.metrics.bootstrap.paired_bootstrap`, the same draws for every
+    method): ``resim_pearson`` as the mean over the stacks re-simulated for both (``per_stack``
+    of ``metrics``); the energy distances of the pooled local-structure properties of the drawn
+    stacks' predictions (``frames``: ASE Atoms with ``info["stack"]``, as ``predictions.extxyz``
+    holds them) against ``reference``. A positive ``resim_pearson`` diff and negative energy
+    distance diffs favour the method; ``significant``: the interval excludes 0."""
+    from iceafm.metrics.bootstrap import mean_statistic, paired_bootstrap
+    from iceafm.metrics.label_free import RANGES, distribution_distances, local_properties
+
+    def properties(method: str) -> list[dict[str, np.ndarray]]:
+        by_name = {a.info["stack"]: a for a in frames[method]}
+        if sorted(by_name) != sorted(stacks):
+            raise AdaptError(f"adapt bootstrap: {method} predicts stacks {sorted(by_name)}, "
+                             f"{baseline} {sorted(stacks)}")  # fmt: skip
+        return [local_properties(list(by_name[n].get_chemical_symbols()), by_name[n].positions)
+                for n in stacks]  # fmt: skip
+
+    def energy(parts: list[dict[str, np.ndarray]], prop: str):
+        def statistic(indices: np.ndarray) -> float:
+            pooled = {k: np.concatenate([parts[i][k] for i in indices]) for k in RANGES}
+            return distribution_distances(pooled, reference, only=(prop,))[prop]["energy"]
+
+        return statistic
+
+    if baseline not in metrics:
+        raise AdaptError(f"adapt bootstrap: baseline {baseline!r} not among {list(metrics)}")
+    stacks = [a.info["stack"] for a in frames[baseline]]
+    base_parts = properties(baseline)
+    out = {}
+    for method in metrics:
+        if method == baseline:
+            continue
+        parts, result = properties(method), {}
+        for key, prop in BOOTSTRAP_KEYS.items():
+            if prop is None:
+                pairs = [(metrics[method]["per_stack"][n]["resim_pearson"],
+                          metrics[baseline]["per_stack"][n]["resim_pearson"]) for n in stacks]
+                pairs = [p for p in pairs if p[0] is not None and p[1] is not None]
+                if not pairs:
+                    continue
+                a, b = zip(*pairs, strict=True)
+                value = paired_bootstrap(mean_statistic(a), mean_statistic(b), len(pairs),
+                                         n_resamples, seed)  # fmt: skip
+            else:
+                value = paired_bootstrap(energy(parts, prop), energy(base_parts, prop),
+                                         len(stacks), n_resamples, seed)  # fmt: skip
+            low, high = value["ci"]
+            value["significant"] = bool(low > 0 or high < 0)
+            result[key] = value
+        out[method] = result
+    return out
+
+
 def run_compare(
     metrics_paths: dict[str, str | Path],
     predictions_paths: dict[str, str | Path],

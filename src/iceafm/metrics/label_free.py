@@ -177,14 +177,19 @@ def _scaled_pairs(values: dict[str, np.ndarray], keys: tuple[str, str]) -> np.nd
 
 
 def distribution_distances(
-    predicted: dict[str, np.ndarray], reference: dict[str, np.ndarray]
+    predicted: dict[str, np.ndarray],
+    reference: dict[str, np.ndarray],
+    only: tuple[str, ...] | None = None,
 ) -> dict[str, dict[str, float]]:
     """{property: {energy, wasserstein, n_predicted, n_reference}} on min-max scaled values
     (:data:`RANGES`; :func:`energy_distance`), and the same for the joint properties of
     :data:`JOINT` (energy distance in 2D; ``wasserstein`` NaN there); NaN distances where either
-    side has no value in range."""
+    side has no value in range. ``only``: just these properties (names of :data:`RANGES` or
+    :data:`JOINT`; a bootstrap evaluates one or two thousands of times)."""
     out = {}
     for key, bounds in RANGES.items():
+        if only is not None and key not in only:
+            continue
         u = minmax_scaled(predicted.get(key, np.zeros(0)), bounds)
         v = minmax_scaled(reference.get(key, np.zeros(0)), bounds)
         ok = len(u) > 0 and len(v) > 0
@@ -195,6 +200,8 @@ def distribution_distances(
             "n_reference": int(len(v)),
         }
     for key, pair in JOINT.items():
+        if only is not None and key not in only:
+            continue
         u, v = _scaled_pairs(predicted, pair), _scaled_pairs(reference, pair)
         ok = len(u) > 0 and len(v) > 0
         out[key] = {

@@ -1,0 +1,109 @@
+"""Paired bootstrap over stacks (iceafm.metrics.bootstrap) and the adapt methods' differences
+from ``none`` (iceafm.adapt.pipeline.paired_vs_baseline) on hand-made values with known
+answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from iceafm.adapt.pipeline import AdaptError, paired_vs_baseline
+from iceafm.metrics.bootstrap import mean_statistic, paired_bootstrap
+from iceafm.metrics.label_free import local_properties
+
+
+def test_paired_bootstrap_known_answers():
+    rng = np.random.default_rng(1)
+    b = rng.normal(0.5, 0.2, 12)
+    same = paired_bootstrap(mean_statistic(b), mean_statistic(b), len(b), 500, seed=3)
+    assert same["diff"] == 0.0 and same["ci"] == [0.0, 0.0] and same["fraction_positive"] == 0.0
+    # a constant paired shift: every resample gives exactly the shift
+    shifted = paired_bootstrap(mean_statistic(b + 0.3), mean_statistic(b), len(b), 500)
+    assert shifted["diff"] == pytest.approx(0.3)
+    assert shifted["ci"] == pytest.approx([0.3, 0.3])
+    assert shifted["fraction_positive"] == 1.0 and shifted["n_valid"] == 500
+    # a noisy shift: the interval holds the observed difference and is narrower than the
+    # unit-to-unit spread, because the pairing cancels it
+    a = b + 0.1 + rng.normal(0.0, 0.02, len(b))
+    noisy = paired_bootstrap(mean_statistic(a), mean_statistic(b), len(b), 2000, seed=0)
+    low, high = noisy["ci"]
+    assert low < noisy["diff"] < high and low > 0.0 and high - low < 0.2 * b.std()
+    # deterministic in the seed, different for another seed
+    assert paired_bootstrap(mean_statistic(a), mean_statistic(b), len(b), 200, seed=0)["ci"] == (
+        paired_bootstrap(mean_statistic(a), mean_statistic(b), len(b), 200, seed=0)["ci"]
+    )
+    assert paired_bootstrap(mean_statistic(a), mean_statistic(b), len(b), 200, seed=1)["ci"] != (
+        paired_bootstrap(mean_statistic(a), mean_statistic(b), len(b), 200, seed=0)["ci"]
+    )
+
+
+def test_paired_bootstrap_drops_undefined_resamples_and_rejects_bad_input():
+    values = np.array([1.0, 2.0, 3.0])
+
+    def undefined_without_unit_0(indices: np.ndarray) -> float:
+        return float(values[indices].sum()) if 0 in indices else float("nan")
+
+    result = paired_bootstrap(undefined_without_unit_0, mean_statistic(values), 3, 400, seed=2)
+    # a draw misses unit 0 with probability (2/3)^3
+    assert 0 < result["n_valid"] < 400
+    assert abs(result["n_valid"] / 400 - (1 - (2 / 3) ** 3)) < 0.1
+    with pytest.raises(ValueError, match="n_units"):
+        paired_bootstrap(mean_statistic(values), mean_statistic(values), 0)
+    with pytest.raises(ValueError, match="level"):
+        paired_bootstrap(mean_statistic(values), mean_statistic(values), 3, level=1.5)
+
+
+def _water_row(spacing_a: float, name: str) -> Atoms:
+    """Four O in a row ``spacing_a`` apart, each with one H towards the next O (three linear
+    H-bonds), as predicted on stack ``name``."""
+    o = np.array([[i * spacing_a, 0.0, 0.0] for i in range(4)])
+    h = o + [0.97, 0.0, 0.0]
+    atoms = Atoms(["O"] * 4 + ["H"] * 4, positions=np.vstack([o, h]))
+    atoms.info["stack"] = name
+    return atoms
+
+
+def test_paired_vs_baseline_known_answers():
+    names = [f"s{i}" for i in range(4)]
+    reference = local_properties(["O"] * 4 + ["H"] * 4, _water_row(2.76, "r").positions)
+    frames = {
+        "none": [_water_row(3.2, n) for n in names],  # O-O too long on every stack
+        "augment": [_water_row(2.76, n) for n in reversed(names)],  # the reference, any order
+        "cyclegan": [_water_row(3.2, n) for n in names],  # the same as none
+    }
+    resim = {"none": [0.5, 0.6, None, 0.4], "augment": [0.6, 0.7, 0.9, 0.5],
+             "cyclegan": [0.5, 0.6, None, 0.4]}  # fmt: skip
+    metrics = {m: {"per_stack": {n: {"resim_pearson": r} for n, r in zip(names, v, strict=True)}}
+               for m, v in resim.items()}  # fmt: skip
+    out = paired_vs_baseline(metrics, frames, reference, "none", n_resamples=300, seed=0)
+    assert sorted(out) == ["augment", "cyclegan"]
+    aug = out["augment"]
+    # the d_OO of augment equals the reference: minus none's 2 x |3.2 - 2.76| / 3.5
+    assert aug["energy_distance_d_oo"]["diff"] == pytest.approx(-2 * 0.44 / 3.5)
+    assert aug["energy_distance_d_oo"]["significant"]
+    # H-bonds: the same 180 deg angle, O...O 2.76 vs 3.2 A (2D energy distance, same value)
+    assert aug["energy_distance_hbond"]["diff"] == pytest.approx(-2 * 0.44 / 3.5)
+    # resim: the three stacks re-simulated for both, +0.1 on each
+    assert aug["resim_pearson"]["n_units"] == 3
+    assert aug["resim_pearson"]["ci"] == pytest.approx([0.1, 0.1])
+    assert aug["resim_pearson"]["significant"]
+    for key, value in out["cyclegan"].items():
+        assert value["diff"] == 0.0 and not value["significant"], key
+    frames["hybrid"] = frames["none"][:3]
+    metrics["hybrid"] = metrics["none"]
+    with pytest.raises(AdaptError, match="hybrid predicts stacks"):
+        paired_vs_baseline(metrics, frames, reference)
+    with pytest.raises(AdaptError, match="baseline 'raw'"):
+        paired_vs_baseline(metrics, frames, reference, "raw")
+
+
+def test_distribution_distances_only_some_properties():
+    from iceafm.metrics.label_free import distribution_distances
+
+    reference = local_properties(["O"] * 4 + ["H"] * 4, _water_row(2.76, "r").positions)
+    predicted = local_properties(["O"] * 4 + ["H"] * 4, _water_row(3.0, "p").positions)
+    every = distribution_distances(predicted, reference)
+    some = distribution_distances(predicted, reference, only=("d_oo", "hbond"))
+    assert sorted(some) == ["d_oo", "hbond"]
+    assert some == {k: every[k] for k in some}
