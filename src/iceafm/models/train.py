@@ -10,7 +10,9 @@ the fractional offsets on the voxels that hold an atom.
 
 Data parallel: started by ``torchrun --nproc-per-node N`` (or any launcher that sets ``RANK``,
 ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``), each process takes an equal share of every
-epoch; NCCL on CUDA, gloo on CPU. Mixed precision (float16 autocast + gradient scaling) on CUDA.
+epoch; NCCL on CUDA, gloo on CPU. Mixed precision on CUDA (``train.amp``): bfloat16 autocast
+(the default; no gradient scaling needed) or float16 autocast with gradient scaling; on the CPU
+the same run in float32 (bit-identical to ``amp: false``).
 """
 
 from __future__ import annotations
@@ -57,6 +59,11 @@ OPERATIONAL_KEYS = ("device", "workers")
 #: Water-assembly keys of the decode (:mod:`iceafm.models.assemble`): left out of the hash while
 #: at their defaults, so states saved before they existed stay valid.
 WATER_KEYS = ("assemble_waters", "water_oh_window_a", "water_hoh_angle_deg")
+#: ``train.amp`` modes -> autocast dtype on CUDA (``off``: float32).
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+#: ``train.amp`` was a boolean (float16 when true) before bfloat16: the default enters the hash
+#: as ``true`` and ``off`` as ``false``, so states saved before stay valid.
+_AMP_HASH = {"bf16": True, "off": False}
 
 
 class TrainConfigError(ValueError):
@@ -79,7 +86,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     workers: int = 1
-    amp: bool = True
+    amp: str = "bf16"
     samples_per_epoch: int | None = None
     val_samples: int = 256
     pos_weight: float = 2.0
@@ -118,6 +125,13 @@ class TrainConfig:
             raise TrainConfigError(str(err)) from None
         values.update(assemble_waters=water.enabled, water_oh_window_a=water.oh_window_a,
                       water_hoh_angle_deg=water.hoh_angle_deg)  # fmt: skip
+        amp = values.get("amp", "bf16")
+        if amp is True or amp is False:
+            values["amp"] = "bf16" if amp else "off"
+        elif amp not in (*AMP_DTYPES, "off"):
+            raise TrainConfigError(
+                f"config train.amp: expected true, false, bf16, fp16 or off, got {amp!r}"
+            )
         config = cls(**values, augment=AugmentConfig(**aug))
         for key in ("width", "depth", "epochs", "batch_size", "lr", "val_samples"):
             if not getattr(config, key) > 0:
@@ -140,13 +154,14 @@ class TrainConfig:
 
     def hash(self) -> str:
         """Hash of everything but :data:`OPERATIONAL_KEYS` (and late augmentations while off,
-        :data:`WATER_KEYS` while at their defaults)."""
+        :data:`WATER_KEYS` while at their defaults; ``amp`` as before bfloat16)."""
         default = TrainConfig()
         values = {
             k: v
             for k, v in self.to_dict().items()
             if k not in OPERATIONAL_KEYS and not (k in WATER_KEYS and v == getattr(default, k))
         }
+        values["amp"] = _AMP_HASH.get(values["amp"], values["amp"])
         values["augment"] = {
             k: v for k, v in values["augment"].items() if v or k not in LATE_AUGMENTS
         }
@@ -160,6 +175,37 @@ def resolve_device(device: str) -> torch.device:
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         return torch.device("cpu")
     return torch.device(device)
+
+
+def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``config.amp`` on ``device``; None (float32) off CUDA or when off."""
+    return AMP_DTYPES.get(config.amp) if device.type == "cuda" else None
+
+
+def train_step(
+    model: torch.nn.Module,
+    optimiser: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    df: torch.Tensor,
+    targets: torch.Tensor,
+    config: TrainConfig,
+    generator: torch.Generator,
+    dtype: torch.dtype | None,
+) -> torch.Tensor:
+    """One optimiser step on a loader batch (df [B, n_h, ny, nx] Hz, targets [B, S, 4, nz, ny,
+    nx]): random slice runs, forward under autocast in ``dtype`` (None: float32) on the model's
+    device, loss in float32, (scaled) backward and step. Returns the detached loss."""
+    device = next(model.parameters()).device
+    df = random_slices(df, config.augment.slices, config.augment.slices_min, generator)
+    df, targets = df.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+    with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        out = model(df)
+    loss = detection_loss(out, targets, config.pos_weight, config.offset_weight)
+    optimiser.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimiser)
+    scaler.update()
+    return loss.detach()
 
 
 def detection_loss(
@@ -285,8 +331,9 @@ def train_detector(
             config.epochs * steps_per_epoch,
         ),
     )
-    use_amp = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    dtype = amp_dtype(config, device)
+    # bfloat16 has float32's exponent range: only float16 needs gradient scaling
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     history: list[dict[str, Any]] = []
     start_epoch = 0
     state_path, log_csv = Path(state_path), Path(log_csv)
@@ -302,7 +349,8 @@ def train_detector(
         ts = state["train_state"]
         optimiser.load_state_dict(ts["optimiser"])
         scheduler.load_state_dict(ts["scheduler"])
-        scaler.load_state_dict(ts["scaler"])
+        if ts["scaler"]:  # empty when saved without float16 scaling (CPU, bf16)
+            scaler.load_state_dict(ts["scaler"])
         _set_rng_states(ts["rng"])
         history = ts["history"]
         start_epoch = ts["epoch"] + 1
@@ -328,17 +376,9 @@ def train_detector(
             file=sys.stderr,
         )
         for df, targets in bar:
-            df = random_slices(df, config.augment.slices, config.augment.slices_min, generator)
-            df, targets = df.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                out = model(df)
-            loss = detection_loss(out, targets, config.pos_weight, config.offset_weight)
-            optimiser.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimiser)
-            scaler.update()
+            loss = train_step(model, optimiser, scaler, df, targets, config, generator, dtype)
             scheduler.step()
-            loss_sum += float(loss.detach()) * len(df)
+            loss_sum += float(loss) * len(df)
             n_seen += len(df)
             bar.set_postfix(loss=f"{loss_sum / n_seen:.4f}")
         seconds = time.perf_counter() - t0
