@@ -141,6 +141,13 @@ KEYS = ("energy_distance_d_oo", "energy_distance_hbond", "wasserstein_d_oo",
         "wasserstein_hbond", "domain_classifier_accuracy", "fid_detector_features",
         "resim_pearson", "energy_distance_d_oo_simulated",
         "energy_distance_hbond_simulated")  # fmt: skip
+#: The extra entry of ``--calibrate-augment`` (its work folder and JSON key).
+CALIBRATED = "augment_calibrated"
+CALIBRATED_NOTE = (
+    "method augment with adapt.calibrate_augment: noise, gradient and scan_lines measured on the "
+    "real stacks (iceafm.adapt.calibrate; augment_calibration), the other augment settings as "
+    "augment's; not one of the issue's four methods, so outside best_method"
+)
 HEADLINE = ("energy_distance_d_oo", "energy_distance_hbond", "domain_classifier_accuracy",
             "resim_pearson")  # fmt: skip
 
@@ -200,6 +207,10 @@ def bootstrap_vs_none(
         "level": 0.95,
         "unit": "real stack (resim_pearson: the stacks re-simulated, evaluation.resim_stacks)",
         "methods": paired_vs_baseline(metrics, frames, reference, "none", n, adapt.seed),
+        **({f"{CALIBRATED}_vs_augment": paired_vs_baseline(
+            {m: metrics[m] for m in ("augment", CALIBRATED)},
+            {m: frames[m] for m in ("augment", CALIBRATED)}, reference, "augment", n, adapt.seed,
+        )[CALIBRATED]} if {"augment", CALIBRATED} <= set(methods) else {}),  # fmt: skip
     }
 
 
@@ -222,7 +233,7 @@ def analyse_only(args: argparse.Namespace, paths: dict[str, Path], base: Path,
     record = json.loads(path.read_text())
     if record["settings"]["size"] != args.size:
         sys.exit(f"{path}: a --size {record['settings']['size']} run, not {args.size}")
-    methods = [m for m in args.methods if m in record]
+    methods = [m for m in [*args.methods, CALIBRATED] if m in record]
     record["paired_bootstrap"] = bootstrap_vs_none(methods, args.size, paths["train"], base,
                                                    section, args.bootstrap)  # fmt: skip
     record["paired_bootstrap"]["analysed"] = machine_info()["date"]
@@ -236,6 +247,9 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, help="folder with train/val/test.h5")
     parser.add_argument("--base-model", type=Path, help="detector trained on that dataset")
     parser.add_argument("--methods", nargs="+", default=["none", "augment", "cyclegan", "hybrid"])
+    parser.add_argument("--calibrate-augment", action="store_true",
+                        help="also run augment with its amplitudes measured on the real stacks "
+                             "(adapt.calibrate_augment), recorded as augment_calibrated")
     parser.add_argument("--bootstrap", type=int, default=2000, help="paired bootstrap resamples")
     parser.add_argument("--analyse-only", action="store_true",
                         help="recompute the paired bootstrap from the saved predictions of the "
@@ -296,6 +310,20 @@ def main() -> None:
         timings[f"{method}_raw_decode_s"] = round(time.perf_counter() - t, 1)
         print(method, "raw decode", {k: raw[method][k] for k in HEADLINE}, file=sys.stderr,
               flush=True)  # fmt: skip
+    extra = {}
+    if args.calibrate_augment:
+        t = time.perf_counter()
+        out = WORK / args.size / CALIBRATED
+        out.mkdir(parents=True, exist_ok=True)
+        metrics_path = out / "metrics.json"
+        extra[CALIBRATED] = (json.loads(metrics_path.read_text()) if metrics_path.exists() else
+                             run_method("augment", {**section, "calibrate_augment": True},
+                                        PREDICT_REAL, AFM, IMAGES, paths["train"], paths["val"],
+                                        base, None, WORK / args.size / "states",
+                                        out / "detector.pt", out / "predictions.extxyz",
+                                        metrics_path, out / "finetune_log.csv"))  # fmt: skip
+        timings[f"{CALIBRATED}_s"] = round(time.perf_counter() - t, 1)
+        print(CALIBRATED, {k: extra[CALIBRATED][k] for k in HEADLINE}, file=sys.stderr)
     best = best_method(results)
     best_raw = best_method(raw)
     run_compare(
@@ -322,8 +350,10 @@ def main() -> None:
             "energy_distance_hbond_le_0.027": results[best]["energy_distance_hbond"] <= 0.027,
         },  # fmt: skip
         "per_stack_predictions": {m: results[m]["per_stack"] for m in results},
-        "paired_bootstrap": (bootstrap_vs_none(list(results), args.size, paths["train"], base,
-                                               section, args.bootstrap)
+        **{name: {**{k: m[k] for k in KEYS}, "augment_calibration": m["augment_calibration"],
+                  "note": CALIBRATED_NOTE} for name, m in extra.items()},  # fmt: skip
+        "paired_bootstrap": (bootstrap_vs_none([*results, *extra], args.size, paths["train"],
+                                               base, section, args.bootstrap)
                              if "none" in results else None),  # fmt: skip
         "ranges": results[best]["ranges"],
         "conventions": (

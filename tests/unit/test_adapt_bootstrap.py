@@ -108,3 +108,59 @@ def test_distribution_distances_only_some_properties():
     assert sorted(some) == ["d_oo", "hbond"]
     for key in some:
         assert some[key]["energy"] == every[key]["energy"] > 0.0, key
+
+
+# ------------------------------------------------ augment amplitudes measured on real stacks
+
+
+def _smooth_stack(seed: int, shape=(3, 40, 40)) -> np.ndarray:
+    """A smooth random image stack (Gaussian-blurred noise, 3 px), isotropic, without noise."""
+    from scipy import ndimage
+
+    noise = np.random.default_rng(seed).standard_normal(shape)
+    return ndimage.gaussian_filter(noise, (0, 3, 3), mode="wrap")
+
+
+def test_image_statistics_known_answers():
+    from iceafm.adapt.calibrate import add_noise, high_pass_std, plane_amplitude, row_excess
+
+    yy, xx = np.mgrid[0:30, 0:40]
+    plane = 2.0 * xx / 39 - 1.5 * yy / 29
+    assert plane_amplitude(plane[None]) == pytest.approx(np.hypot(2.0, 1.5) / plane.std(), rel=1e-5)
+    assert high_pass_std(plane[None]) < 1e-4  # a plane is removed before the high pass
+    smooth = _smooth_stack(0)
+    rng = np.random.default_rng(0)
+    values = [high_pass_std(add_noise(smooth, a, rng)) for a in (0.0, 0.2, 0.5)]
+    assert values[0] < 0.1 < values[1] < values[2]
+    assert 0.7 < row_excess(smooth) < 1.4
+    lines = smooth + 0.5 * smooth.std() * rng.standard_normal(40)[None, :, None]
+    assert row_excess(lines) > 2.0
+
+
+def test_match_amplitude_inverts_a_monotone_curve():
+    from iceafm.adapt.calibrate import match_amplitude
+
+    grid = (0.0, 0.5, 1.0, 2.0)
+    curve = np.array([0.1, 0.2, 0.3, 0.5])
+    assert match_amplitude(curve, 0.25, grid) == pytest.approx(0.75)
+    assert match_amplitude(curve, 0.05, grid) == 0.0
+    assert match_amplitude(curve, 9.0, grid) == 2.0
+    # a noisy, locally decreasing curve is made monotone first
+    assert match_amplitude(np.array([0.1, 0.3, 0.25, 0.5]), 0.4, grid) == pytest.approx(1.5)
+
+
+def test_calibrate_augment_recovers_a_known_noise_and_line_fraction():
+    from iceafm.adapt.calibrate import calibrate_augment
+    from iceafm.data.loader import AugmentConfig
+
+    simulated = [_smooth_stack(i) for i in range(6)]
+    rng = np.random.default_rng(7)
+    real = [s + 0.3 * s.std() * rng.standard_normal(s.shape) for s in
+            (_smooth_stack(100 + i) for i in range(5))]  # fmt: skip
+    real[0] = real[0] + 0.8 * real[0].std() * rng.standard_normal(40)[None, :, None]
+    base = AugmentConfig(noise=1.0, gradient=0.5, scan_lines=0.5, cutout=0.4)
+    config, record = calibrate_augment(simulated, real[1:] + real[:1], base, quantile=0.5)
+    assert config.noise == pytest.approx(0.3, abs=0.06)
+    assert config.gradient < 0.2  # no plane was added
+    assert config.scan_lines == pytest.approx(0.2)  # one of five real stacks has line offsets
+    assert config.cutout == 0.4 and record["noise"]["was"] == 1.0

@@ -58,6 +58,7 @@ class AdaptConfig:
     device: str = "auto"
     finetune: dict[str, Any] = field(default_factory=dict)
     augment: dict[str, Any] = field(default_factory=dict)
+    calibrate_augment: bool = False
     translator: TranslatorConfig = field(default_factory=TranslatorConfig)
     evaluation: dict[str, Any] = field(default_factory=dict)
 
@@ -465,7 +466,9 @@ def run_method(
 ) -> dict[str, Any]:
     """Rule ``adapt``: fine-tune the base detector for ``method`` (resumable under
     ``state_dir``), calibrate its per-species thresholds on ``val_split``, predict every real
-    stack, evaluate; write the three outputs."""
+    stack, evaluate; write the three outputs. With ``adapt.calibrate_augment``, ``augment``'s
+    noise, gradient and scan-line amplitudes are first measured on the real stacks
+    (:func:`iceafm.adapt.calibrate.calibrate_augment`, recorded as ``augment_calibration``)."""
     import torch
     from ase.io import write
 
@@ -482,6 +485,18 @@ def run_method(
     work = Path(state_dir)
     work.mkdir(parents=True, exist_ok=True)
     split = method_split(method, train_split, translated, work, adapt.seed)
+    base.net.to("cpu")
+    real = real_inputs(adapt, predict_real, base, images_dir)
+    calibration = None
+    if method == "augment" and adapt.calibrate_augment:
+        from iceafm.adapt.calibrate import calibrate_augment
+
+        n_sim = int(adapt.evaluation.get("domain_stacks", 64))
+        augment, calibration = calibrate_augment(
+            split_stacks(train_split, n_sim), [df for _, df, _ in real],
+            augment_config(adapt, method), seed=adapt.seed,
+        )  # fmt: skip
+        adapt = replace(adapt, augment=augment.to_dict())
     config = finetune_config(adapt, method, base)
     base_id = config_hash({"base": Path(base_model).stat().st_size,
                            "mtime": Path(base_model).stat().st_mtime_ns,
@@ -494,10 +509,10 @@ def run_method(
     tuned.net.to("cpu")
     tuned.device = torch.device("cpu")
     save_detector(detector_out, tuned)
-    base.net.to("cpu")
-    real = real_inputs(adapt, predict_real, base, images_dir)
     metrics, frames = evaluate_method(method, tuned, base, adapt, split, train_split, real, afm,
                                       val_split)
+    if calibration is not None:
+        metrics["augment_calibration"] = calibration
     with atomic_path(predictions_out) as tmp:
         write(tmp, frames, format="extxyz")
     write_text_atomic(metrics_out, json.dumps(metrics, indent=1, default=float) + "\n")
