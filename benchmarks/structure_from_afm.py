@@ -35,10 +35,11 @@ import numpy as np
 import torch
 from common import machine_info, write_result
 
-from iceafm.data.loader import StackStream, random_slices
+from iceafm.data.loader import SplitInfo, StackStream, split_info
 from iceafm.models import PRETRAINED, load_detector
 from iceafm.models.evaluate import evaluate_split
-from iceafm.models.train import TrainConfig, detection_loss
+from iceafm.models.train import TrainConfig, amp_dtype, train_step
+from iceafm.models.unet3d import DetectorNet, NetConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SURFACE = REPO.parent / "shared" / "data" / "experimental" / "amorafm_ice_surface"
@@ -86,11 +87,16 @@ def peak_rss_mb(split: Path, config: dict, work: Path) -> float:
     return float(json.loads(proc.stdout.strip().splitlines()[-1])["peak_rss_mb"])
 
 
-def throughput(train_split: Path, config: TrainConfig, n_batches: int) -> tuple[float, float]:
-    """(train_samples_per_s, loader_samples_per_s) on ``n_batches`` batches of the split."""
+def loaded_batches(
+    train_split: Path, config: TrainConfig, n_batches: int, workers: int | None = None
+) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], float]:
+    """The first ``n_batches`` augmented batches of the split's streaming loader (the model's
+    batch size; ``workers`` loader processes, None: the model's) and its samples per second."""
     stream = StackStream(train_split, config.batch_size, seed=0, augment=config.augment)
     loader = torch.utils.data.DataLoader(
-        stream, batch_size=config.batch_size, num_workers=config.workers
+        stream,
+        batch_size=config.batch_size,
+        num_workers=config.workers if workers is None else workers,
     )
     t0, n_loaded, batches = time.perf_counter(), 0, []
     for k, (df, targets) in enumerate(loader):
@@ -98,26 +104,50 @@ def throughput(train_split: Path, config: TrainConfig, n_batches: int) -> tuple[
         batches.append((df, targets))
         if k + 1 == n_batches:
             break
-    loader_rate = n_loaded / (time.perf_counter() - t0)
-    torch.manual_seed(0)
-    from iceafm.models.unet3d import DetectorNet, NetConfig
+    return batches, n_loaded / (time.perf_counter() - t0)
 
-    info = stream.info
+
+def train_rate(
+    batches: list[tuple[torch.Tensor, torch.Tensor]],
+    info: SplitInfo,
+    config: TrainConfig,
+    device: torch.device | None = None,
+    warmup: int = 0,
+) -> float:
+    """Samples per second of optimiser steps (:func:`iceafm.models.train.train_step`, the
+    model's architecture freshly initialised, ``config.amp`` on ``device``) over ``batches``,
+    after ``warmup`` untimed steps on the first batches. ``device`` None: the CPU."""
+    device = device or torch.device("cpu")
+    torch.manual_seed(0)
     net = DetectorNet(
         NetConfig(config.width, config.depth, info.geometry.voxel_xy_px, info.targets_shape[0],
                   info.targets_shape[2])
-    )  # fmt: skip
+    ).to(device)  # fmt: skip
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr)
+    dtype = amp_dtype(config, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     generator = torch.Generator().manual_seed(0)
+    for df, targets in batches[:warmup]:
+        train_step(net, optimiser, scaler, df, targets, config, generator, dtype)
+    synchronize(device)
     t0, n_trained = time.perf_counter(), 0
     for df, targets in batches:
-        df = random_slices(df, config.augment.slices, config.augment.slices_min, generator)
-        loss = detection_loss(net(df), targets, config.pos_weight, config.offset_weight)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
+        train_step(net, optimiser, scaler, df, targets, config, generator, dtype)
         n_trained += len(df)
-    return n_trained / (time.perf_counter() - t0), loader_rate
+    synchronize(device)
+    return n_trained / (time.perf_counter() - t0)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued kernels (CUDA), so a timer sees the work done."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def throughput(train_split: Path, config: TrainConfig, n_batches: int) -> tuple[float, float]:
+    """(train_samples_per_s, loader_samples_per_s) on ``n_batches`` batches of the split (CPU)."""
+    batches, loader_rate = loaded_batches(train_split, config, n_batches)
+    return train_rate(batches, split_info(train_split), config), loader_rate
 
 
 def predict_rate(detector, test_split: Path, n: int) -> float:
