@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+import torch
 from ml_fixtures import build_ml_dataset
 from stack_fixtures import sharpening_stack, tiny_detector_path, write_png_stack
 
@@ -85,6 +86,28 @@ def test_methods_end_to_end(campaign):
     rows = (root / "comparison.csv").read_text().splitlines()
     assert rows[0].startswith("method,energy_distance_d_oo") and len(rows) == 5
     assert best in METHODS and (root / "comparison.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_augment_calibrated_on_the_real_stacks(campaign):
+    splits, base, images, root = campaign
+    out = root / "augment_calibrated"
+    out.mkdir()
+    section = {**SECTION, "calibrate_augment": True, "augment": {"noise": 1.7}}
+    result = run_method(
+        "augment", section, PREDICT_REAL, AFM, images, splits["train"], splits["val"], base, None,
+        root / "states_calibrated", out / "detector.pt", out / "predictions.extxyz",
+        out / "metrics.json", out / "log.csv",
+    )  # fmt: skip
+    calibration = result["augment_calibration"]
+    assert calibration["noise"]["was"] == 1.7
+    # the fine-tune trained with the measured amplitudes (its config is in the saved state)
+    state = next((root / "states_calibrated").glob("augment-*.pt"))
+    saved = torch.load(state, map_location="cpu", weights_only=False)
+    augment = saved["train_state"]["config"]["augment"]
+    assert augment["noise"] == calibration["noise"]["max"] != 1.7
+    assert augment["scan_lines"] == calibration["scan_lines"]["probability"]
+    assert json.loads((out / "metrics.json").read_text())["augment_calibration"] == calibration
 
 
 def test_bad_config_and_bad_image_one_line(tmp_path):
