@@ -202,6 +202,14 @@ def detector_keys(
     return record
 
 
+def save(record: dict, out: Path | None) -> None:
+    """Write the record atomically to ``out`` (None: ``benchmarks/results/gpu_throughput.json``)."""
+    if out:
+        write_json_atomic(out, record)
+    else:
+        write_result("gpu_throughput", record)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=Path, default=REPO / ".gpu" / "ml")
@@ -231,6 +239,7 @@ def main() -> None:
             detector_keys(args.inputs, args.model, device, n_batches, workers,
                           16 if args.quick else None, Path(tmp))
         )  # fmt: skip
+    save(record, args.out)  # the detector's keys survive a failure in the diffusion part
     templates = diffusion_templates(args.inputs / "diffusion" / "data")
     per_template = 1 if args.quick else SAMPLES_PER_TEMPLATE
     if args.quick:
@@ -249,10 +258,7 @@ def main() -> None:
     )
     record["total_seconds"] = time.perf_counter() - t_start
     print(json.dumps({k: v for k, v in record.items() if k != "train_config"}, indent=1))
-    if args.out:
-        write_json_atomic(args.out, record)
-    else:
-        write_result("gpu_throughput", record)
+    save(record, args.out)
 
 
 if __name__ == "__main__":
