@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import jsonschema
 import pytest
 import torch
+import yaml
 from ml_fixtures import build_ml_dataset
 
 from iceafm.models.checkpoint import load_checkpoint
@@ -27,6 +30,17 @@ def test_amp_values_parse_and_bad_ones_fail_in_one_line():
     with pytest.raises(TrainConfigError, match=r"^config train\.amp: expected .*'half'") as err:
         TrainConfig.from_config({"amp": "half"})
     assert "\n" not in str(err.value)
+
+
+def test_schema_accepts_what_train_config_accepts():
+    schema = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+    amp = yaml.safe_load(schema.read_text())["properties"]["train"]["properties"]["amp"]
+    assert amp["default"] is True
+    for value in (True, False, "bf16", "fp16", "off"):
+        jsonschema.validate(value, amp)
+        TrainConfig.from_config({"amp": value})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate("half", amp)
 
 
 def test_amp_hash_is_the_boolean_era_hash():
