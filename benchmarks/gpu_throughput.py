@@ -10,8 +10,9 @@ CUDA device's name or ``cpu``:
 - ``train_samples_per_s`` (float32) and ``train_amp_samples_per_s`` (``train.amp`` bf16
   autocast; float32 on the CPU), ``amp_speedup`` their ratio: optimiser steps
   (:func:`iceafm.models.train.train_step`) of the shipped detector's architecture on the same
-  pre-loaded augmented batches, after untimed warm-up steps; ``train_peak_gpu_mb`` /
-  ``train_amp_peak_gpu_mb``;
+  pre-loaded augmented batches from the same initial weights, after untimed warm-up steps;
+  ``train_peak_gpu_mb`` / ``train_amp_peak_gpu_mb``; ``train_loss`` / ``train_amp_loss``, the
+  mean loss over the timed steps (AMP must track float32);
 - ``loader_samples_per_s``: the streaming loader alone (the model's batch size and worker
   count), ``loader_over_train`` = it / ``train_amp_samples_per_s`` (< 1: the loader starves
   the GPU); ``loader_samples_per_s_by_workers`` for more loader processes;
@@ -156,12 +157,12 @@ def detector_keys(
     repeated_split((inputs / "dataset" / "train.h5").resolve(), train_split, EPOCH_REPEATS)
     info = split_info(train_split)
     batches, loader_rate = loaded_batches(train_split, config, n_batches)
-    rates = {}
+    rates, losses = {}, {}
     for amp in ("off", config.amp if config.amp != "off" else "bf16"):
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         run_config = dataclasses.replace(config, amp=amp)
-        rates[amp] = train_rate(batches, info, run_config, device, warmup=3)
+        rates[amp], losses[amp] = train_rate(batches, info, run_config, device, warmup=3)
         record[f"train_{'amp_' if amp != 'off' else ''}peak_gpu_mb"] = peak_gpu_mb(device)
     amp = next(a for a in rates if a != "off")
     record.update(
@@ -169,6 +170,8 @@ def detector_keys(
         train_amp_samples_per_s=rates[amp],
         train_amp_mode=amp,
         amp_speedup=rates[amp] / rates["off"],
+        train_loss=losses["off"],
+        train_amp_loss=losses[amp],
         train_batches_timed=len(batches),
         batch_size=config.batch_size,
         loader_samples_per_s=loader_rate,

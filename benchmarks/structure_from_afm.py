@@ -113,10 +113,12 @@ def train_rate(
     config: TrainConfig,
     device: torch.device | None = None,
     warmup: int = 0,
-) -> float:
-    """Samples per second of optimiser steps (:func:`iceafm.models.train.train_step`, the
-    model's architecture freshly initialised, ``config.amp`` on ``device``) over ``batches``,
-    after ``warmup`` untimed steps on the first batches. ``device`` None: the CPU."""
+) -> tuple[float, float]:
+    """(samples per second, mean loss) of optimiser steps
+    (:func:`iceafm.models.train.train_step`, the model's architecture freshly initialised,
+    ``config.amp`` on ``device``) over ``batches``,
+    after ``warmup`` untimed steps on the first batches (the loss read back every step, as
+    the training loop does). ``device`` None: the CPU."""
     device = device or torch.device("cpu")
     torch.manual_seed(0)
     net = DetectorNet(
@@ -130,12 +132,13 @@ def train_rate(
     for df, targets in batches[:warmup]:
         train_step(net, optimiser, scaler, df, targets, config, generator, dtype)
     synchronize(device)
-    t0, n_trained = time.perf_counter(), 0
+    t0, n_trained, loss_sum = time.perf_counter(), 0, 0.0
     for df, targets in batches:
-        train_step(net, optimiser, scaler, df, targets, config, generator, dtype)
+        loss = train_step(net, optimiser, scaler, df, targets, config, generator, dtype)
+        loss_sum += float(loss)
         n_trained += len(df)
     synchronize(device)
-    return n_trained / (time.perf_counter() - t0)
+    return n_trained / (time.perf_counter() - t0), loss_sum / len(batches)
 
 
 def synchronize(device: torch.device) -> None:
@@ -147,7 +150,7 @@ def synchronize(device: torch.device) -> None:
 def throughput(train_split: Path, config: TrainConfig, n_batches: int) -> tuple[float, float]:
     """(train_samples_per_s, loader_samples_per_s) on ``n_batches`` batches of the split (CPU)."""
     batches, loader_rate = loaded_batches(train_split, config, n_batches)
-    return train_rate(batches, split_info(train_split), config), loader_rate
+    return train_rate(batches, split_info(train_split), config)[0], loader_rate
 
 
 def predict_rate(detector, test_split: Path, n: int) -> float:
