@@ -2,7 +2,8 @@
 images without labels (iceafm.adapt, iceafm.metrics.label_free).
 
     OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python benchmarks/domain_adaptation.py \
-        [--dataset DIR_WITH_SPLITS --base-model CHECKPOINT] [--size tiny]
+        [--dataset DIR_WITH_SPLITS --base-model CHECKPOINT] [--size tiny] \
+        [--calibrate-augment] [--seeds 1 2] [--bootstrap 2000] [--analyse-only]
 
 Without ``--dataset`` it builds a small campaign itself (GenIce ice Ih basal slabs, ppafm point
 charges) and trains a small base detector on it; every method then fine-tunes that base for the
@@ -20,6 +21,15 @@ Decode: the headline values use the detectors' water assembly (iceafm.models.ass
 at most two H, unassigned H dropped; the default); ``raw_decode`` under each method holds the
 same keys for the same fine-tuned weights decoded without it (every O and H peak kept,
 thresholds recalibrated on the validation split for that decode), in the same run.
+
+Uncertainty: ``paired_bootstrap`` holds each method minus ``none`` (resim r over the stacks
+re-simulated for both, the two energy distances of the pooled predictions of the drawn stacks)
+with a 95 % paired bootstrap interval over the real stacks (iceafm.metrics.bootstrap); it holds
+the fine-tuned weights fixed. ``--seeds`` repeats every fine-tune and evaluation with other
+``adapt.seed`` values (``seed_repeats``: the spread the stack bootstrap leaves out).
+``--calibrate-augment`` adds ``augment_calibrated`` (augment's amplitudes measured on the real
+stacks, iceafm.adapt.calibrate), outside ``best_method``. ``--analyse-only`` recomputes
+``paired_bootstrap`` from the saved predictions of the last run without training or predicting.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from common import RESULTS, machine_info, write_result
 
@@ -214,6 +225,48 @@ def bootstrap_vs_none(
     }
 
 
+def seed_repeats(
+    args: argparse.Namespace, paths: dict[str, Path], base: Path, section: dict,
+    translated: Path | None, results: dict,
+) -> dict:
+    """The headline metrics of every method fine-tuned and evaluated again with each
+    ``adapt.seed`` of ``args.seeds`` (fine-tune order, hybrid blend weights, domain-classifier
+    and FID draws; the base detector, translator and real stacks are the main run's), under
+    ``WORK/<size>/seed<s>/`` (resumable); per method of ``results`` (``augment_calibrated``
+    included) the values per seed (``"0"``: the main run), their mean and sample std, and each
+    method minus ``none`` per seed."""
+    per = {m: {"0": {k: results[m][k] for k in HEADLINE}} for m in results}
+    for seed in args.seeds:
+        for name in per:
+            method = "augment" if name == CALIBRATED else name
+            out = WORK / args.size / f"seed{seed}" / name
+            out.mkdir(parents=True, exist_ok=True)
+            path = out / "metrics.json"
+            metrics = json.loads(path.read_text()) if path.exists() else run_method(
+                method, {**section, "seed": seed, "calibrate_augment": name == CALIBRATED},
+                PREDICT_REAL, AFM, IMAGES, paths["train"],
+                paths["val"], base, translated if method in ("cyclegan", "hybrid") else None,
+                WORK / args.size / f"seed{seed}" / "states", out / "detector.pt",
+                out / "predictions.extxyz", path, out / "finetune_log.csv",
+            )  # fmt: skip
+            per[name][str(seed)] = {k: metrics[k] for k in HEADLINE}
+            print("seed", seed, name, per[name][str(seed)], file=sys.stderr, flush=True)
+    out = {"seeds": [0, *args.seeds], "methods": {}}
+    for method, values in per.items():
+        entry = {"per_seed": values}
+        for key in HEADLINE:
+            column = np.array([v[key] for v in values.values()], dtype=float)
+            entry[key] = {"mean": float(column.mean()),
+                          "sd": float(column.std(ddof=1)) if len(column) > 1 else None}
+            if method != "none" and "none" in per:
+                diffs = [values[s][key] - per["none"][s][key] for s in values]
+                better = [d > 0 if key == "resim_pearson" else d < 0 for d in diffs]
+                entry[key]["minus_none_per_seed"] = diffs
+                entry[key]["seeds_better_than_none"] = int(sum(better))
+        out["methods"][method] = entry
+    return out
+
+
 def beats_none(results: dict, best: str) -> bool | None:
     """Whether ``best`` beats ``none`` on every headline metric (None without ``none``)."""
     if "none" not in results:
@@ -250,6 +303,9 @@ def main() -> None:
     parser.add_argument("--calibrate-augment", action="store_true",
                         help="also run augment with its amplitudes measured on the real stacks "
                              "(adapt.calibrate_augment), recorded as augment_calibrated")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[],
+                        help="repeat every method's fine-tune and evaluation with these "
+                             "adapt.seed values (the main run is seed 0): seed_repeats")
     parser.add_argument("--bootstrap", type=int, default=2000, help="paired bootstrap resamples")
     parser.add_argument("--analyse-only", action="store_true",
                         help="recompute the paired bootstrap from the saved predictions of the "
@@ -324,6 +380,11 @@ def main() -> None:
                                         metrics_path, out / "finetune_log.csv"))  # fmt: skip
         timings[f"{CALIBRATED}_s"] = round(time.perf_counter() - t, 1)
         print(CALIBRATED, {k: extra[CALIBRATED][k] for k in HEADLINE}, file=sys.stderr)
+    repeats = None
+    if args.seeds:
+        t = time.perf_counter()
+        repeats = seed_repeats(args, paths, base, section, translated, {**results, **extra})
+        timings["seed_repeats_s"] = round(time.perf_counter() - t, 1)
     best = best_method(results)
     best_raw = best_method(raw)
     run_compare(
@@ -355,6 +416,7 @@ def main() -> None:
         "paired_bootstrap": (bootstrap_vs_none([*results, *extra], args.size, paths["train"],
                                                base, section, args.bootstrap)
                              if "none" in results else None),  # fmt: skip
+        "seed_repeats": repeats,
         "ranges": results[best]["ranges"],
         "conventions": (
             "energy distance 2 E|X-Y| - E|X-X'| - E|Y-Y'| (Huang et al.'s water.energy_distance; "
