@@ -11,6 +11,7 @@ score: fixed atoms enter the network clean, flagged, and are never moved.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -141,7 +142,13 @@ def sample_problems(
 ) -> tuple[list[Atoms], dict]:
     """The network part of :func:`solve`: one raw sample per problem (batched, before any
     projection; atoms in the problem's order). Returns (structures, info): the sampler, steps,
-    NFE per sample, seed, prior and noise schedule (``schedule_*``) of the draw."""
+    NFE per sample, seed, prior and noise schedule (``schedule_*``) of the draw.
+
+    Args:
+        prior: ``noise`` (free atoms drawn at ``schedule.sigma_max``) or ``lattice`` (completion
+            only: :func:`lattice_prior` at ``prior_sigma_a``, the sampler's schedule starting
+            there; ``top_a`` is the depth of the fixed layer, A).
+    """
     if prior not in PRIORS:
         raise ValueError(f"diffusion.sample.prior = {prior!r}, expected one of {PRIORS}")
     structures = [p[0] for p in problems]
@@ -244,42 +251,22 @@ def solve(
     model: torch.nn.Module,
     schedule: NoiseSchedule,
     problems: list[tuple[Atoms, np.ndarray]],
-    depth_a: float,
-    steps: int,
-    method: str,
-    seed: int,
-    device: str | torch.device = "cpu",
-    *,
-    prior: str = "noise",
-    prior_sigma_a: float = 0.5,
-    top_a: float = 3.0,
+    *sample_args: Any,
     projection: str = "none",
     relax_steps: int = 50,
+    **sample_kwargs: Any,
 ) -> tuple[list[Atoms], int]:
-    """Sample one structure per problem (batched). Returns (structures, NFE per sample); each
-    structure's ``info`` records the sampler, steps, NFE, seed, noise schedule, prior and
-    projection.
+    """Sample one structure per problem (batched): :func:`sample_problems` then
+    :func:`finish_samples`. Returns (structures, NFE per sample); each structure's ``info``
+    records the sampler, steps, NFE, seed, noise schedule, prior and projection.
 
     Args:
-        prior: ``noise`` (free atoms drawn at ``schedule.sigma_max``) or ``lattice`` (completion
-            only: :func:`lattice_prior` at ``prior_sigma_a``, the sampler's schedule starting
-            there; ``top_a`` is the depth of the fixed layer, A).
+        sample_args, sample_kwargs: the rest of :func:`sample_problems`' arguments (depth_a,
+            steps, method, seed, device; prior, prior_sigma_a, top_a).
         projection, relax_steps: end-of-sampling projection onto rigid TIP4P/Ice waters
             (:func:`iceafm.diffusion.projection.project_waters`; no network evaluation).
     """
-    raw, info = sample_problems(
-        model,
-        schedule,
-        problems,
-        depth_a,
-        steps,
-        method,
-        seed,
-        device,
-        prior=prior,
-        prior_sigma_a=prior_sigma_a,
-        top_a=top_a,
-    )
+    raw, info = sample_problems(model, schedule, problems, *sample_args, **sample_kwargs)
     return finish_samples(raw, problems, info, projection, relax_steps), info["nfe"]
 
 
