@@ -165,7 +165,9 @@ def main() -> None:
         ours_df = ours(atoms, settings, views)
         t_ours = time.perf_counter() - t0
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"ours: {n_stacks} stacks in {t_ours:.1f} s", flush=True)
     opencl = opencl_timing(atoms, settings, views, ours_df)
+    print(f"OpenCL: {opencl}", flush=True)  # before the slow ppafm baseline: a cut run keeps it
 
     base_df = []
     with tempfile.TemporaryDirectory() as tmp, quiet_stdout():

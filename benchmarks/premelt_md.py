@@ -131,6 +131,11 @@ REFERENCES = [
 ]
 
 
+CPU_TIME_NOTE = (
+    "timed in the process that also holds the GPU's OpenMM context, whose driver threads add "
+    "CPU seconds to every stretch: the per-core (CPU-second) figures here are not comparable "
+    "with a CPU-only run's; the wall-clock ones (ratio_wall_1_thread, node) are"
+)
 BLOCK_PS = 200.0  # block length of the pooled error over trajectories (the QLL decorrelates
 # within ~100 ps: the per-100-ps means of one trajectory scatter as much as independent ones)
 BLOCKS_CHECKED_PS = (100.0, 200.0, 400.0)
@@ -735,8 +740,11 @@ def main() -> None:
 
     if args.speed_from:
         speed = json.loads(args.speed_from.read_text())
+        speed["speed_from"] = f"{args.speed_from.name}, timed on {speed['device']}"
     else:
         speed = measured_speed(slab, fixed, args.speed_pairs, args.speed_gpu)
+    if "cpu_platform" in speed:
+        speed["cpu_platform"]["note"] = CPU_TIME_NOTE
     if args.speed_only:
         print(json.dumps(speed, indent=1))
         if args.speed_out:
