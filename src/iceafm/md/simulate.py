@@ -29,7 +29,8 @@ from iceafm.io.atomic import atomic_path
 from iceafm.md.tip4p_ice import KB_KJ_PER_MOL_K, TIP4P_ICE, build_system
 
 PLATFORMS = ("auto", "CPU", "CUDA", "OpenCL", "Reference")
-"""OpenMM platforms; ``auto`` takes CUDA when its plugin loads (openmm-cuda-12), else CPU."""
+"""OpenMM platforms; ``auto`` takes CUDA when its plugin loads (openmm-cuda-12 or -13, the node's
+CUDA major version; openmm-cuda-13 8.6.1 tested on an H100), else CPU."""
 
 
 @dataclass(frozen=True)
