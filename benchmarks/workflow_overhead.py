@@ -6,7 +6,8 @@ Snakemake process; Snakemake's floor, the same number of jobs per stage rule in 
 workflow (no config validation, no input functions), is planned in the same run (`floor_*`),
 and so is the same campaign with one DFT job per structure (`unbatched_dft`, dft.batch_size 1)
 and with each of `--sweep-dft-batch-sizes` (`dft_batch_size_sweep`).
-A cProfile'd dry run at `--profile-structures` says where the time goes, and
+A cProfile'd dry run at `--profile-structures` says where the time goes (`profile`; with DFT
+batches of the sweep's largest size, `profile_dft_batched`), and
 `dft_rule_parts` what each part of the DFT rule costs: CPU seconds of interleaved dry runs at
 `--parts-structures` with the (unbatched, dft.batch_size 1) DFT rule stripped step by step
 (resources, side outputs and log, input), next to the floor at the same job counts.
@@ -107,12 +108,14 @@ PROFILED = {
     "parse": "workflow.py:.*\\(include\\)",
     "dag_build": "workflow.py:.*\\(_build_dag\\)",
     "producer_lookup": "dag.py:.*\\(file2jobs\\)",
+    "output_prefix_lookup": "output_index.py:.*\\(match\\)",
     "rule_output_matching": "rules.py:.*\\(is_producer\\)",
     "job_creation": "dag.py:.*\\(new_job\\)",
     "input_functions": "rules.py:.*\\(apply_input_function\\)",
     "resources": "rules.py:.*\\(expand_resources\\)",
     "params": "rules.py:.*\\(expand_params\\)",
     "needrun": "dag.py:.*\\(update_needrun\\)",
+    "directory_output_check": "dag.py:.*\\(check_directory_outputs\\)",
     "dryrun_printing": "executors/dryrun.py:.*\\(printjob\\)",
     "shell_formatting": "jobs.py:.*\\(shellcmd\\)",
     "glob": "glob.py:.*\\(glob\\)",
@@ -278,6 +281,11 @@ def main() -> None:
         small = work / "profiled"
         small.mkdir()
         shares = profile_dry_run(command(small, args.profile_structures), REPO)
+        # the same with DFT batches of the sweep's largest size: the per-file costs
+        batched = work / "profiled_batched"
+        batched.mkdir()
+        size = max(args.sweep_dft_batch_sizes, default=1)
+        batched_shares = profile_dry_run(command(batched, args.profile_structures, size), REPO)
     record = {
         **machine_info(),
         "structures": args.structures,
@@ -306,6 +314,11 @@ def main() -> None:
         "floor_ms_per_job": round(1000 * base_seconds / parse_job_stats(base_text)["total"], 3),
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "profile": {"structures": args.profile_structures, "share_of_time": shares},
+        "profile_dft_batched": {
+            "structures": args.profile_structures,
+            "dft_batch_size": size,
+            "share_of_time": batched_shares,
+        },
         "dft_rule_parts": dft_rule_parts(args.parts_structures, args.parts_repeats),
         "goals": {"dryrun_seconds": "<= 15", "dryrun_peak_rss_mb": "<= 1000"},
     }
