@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -395,8 +396,6 @@ def measured_speed(slab, fixed, pairs: int, gpu: str | None) -> dict:
         platform, _ = choose_platform(gpu, 1)
         device = f"{platform.getName()} platform"
         try:  # the GPU's own name, where the machine has the NVIDIA tools
-            import subprocess
-
             device = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
                                     capture_output=True, text=True, check=True
                                     ).stdout.strip() + f" ({device})"  # fmt: skip
@@ -408,9 +407,9 @@ def measured_speed(slab, fixed, pairs: int, gpu: str | None) -> dict:
           f"{speed['ratio_per_pair']}", flush=True)  # fmt: skip
     speed["openmm_step_profile"] = step_profile(slab, fixed)
     print(f"OpenMM step profile: {speed['openmm_step_profile']}", flush=True)
-    cpu = f"CPU ({choose_platform('CPU', 1)[0].getName()} platform, 1 thread): "
-    speed["device"] = device or cpu + machine_info()["machine"]["cpu"]
     speed["speed_machine"] = machine_info(("openmm", "ase"))
+    speed["device"] = device or (f"CPU ({choose_platform('CPU', 1)[0].getName()} platform, "
+                                 f"1 thread): {speed['speed_machine']['machine']['cpu']}")
     return speed
 
 
@@ -463,20 +462,18 @@ def full_block_means(values: np.ndarray, block: int) -> np.ndarray:
 def trajectory(slab, fixed, temperature_k: float, length_ps: float, frame_ps: float,
                run: int = 1, platform: str = "CPU"):  # fmt: skip
     """Frames every ``frame_ps`` of the first ``length_ps`` of trajectory ``run`` at
-    ``temperature_k`` (grown from, or cut from, its checkpoint), and the wall seconds. The
+    ``temperature_k`` (grown from, or cut from, its checkpoint). The
     trajectories of one temperature start from the same slab with different seeds
     (:func:`md_seed`): independent velocities and noise. The OpenMM ``platform`` (the CPU
     with 1 thread, or a GPU's) does not enter the checkpoint's digest: a trajectory grown on
     the CPU continues on a GPU and back."""
     settings = settings_for(temperature_k, length_ps, frame_ps)
     every_ps = 20.0 if platform == "CPU" else 100.0  # a GPU makes 20 ps in about a second
-    start = time.perf_counter()
-    frames = run_trajectory(
+    return run_trajectory(
         slab, fixed, settings, md_seed(run), checkpoint_path(temperature_k, run), every_ps,
         platform, 1,
         log=lambda line: print(f"  {temperature_k:.0f} K run {run} {line}", flush=True),
     )  # fmt: skip
-    return frames, time.perf_counter() - start
 
 
 def grow(slab, fixed, temperatures, runs, length_ps: float, chunk_ps: float,
@@ -491,23 +488,18 @@ def grow(slab, fixed, temperatures, runs, length_ps: float, chunk_ps: float,
         print(f"round to {target:.0f} ps done", flush=True)
 
 
-def _grow_one(temperature_k: float, run: int, length_ps: float, frame_ps: float,
-              platform: str) -> None:  # fmt: skip
-    """One trajectory of :func:`grow_parallel`, in its own process (its own OpenMM context)."""
-    slab, bilayer = basal_slab(SUPERCELL, BILAYERS, 10.0, genice_seed=11)
-    trajectory(slab, bilayer < FIXED_BILAYERS, temperature_k, length_ps, frame_ps, run, platform)
-
-
-def grow_parallel(temperatures, runs, length_ps: float, frame_ps: float, platform: str,
-                  budget_s: float) -> None:  # fmt: skip
-    """Grow every trajectory ``runs`` x ``temperatures`` at once, one process each (on a GPU
-    they share the device), towards ``length_ps`` for at most ``budget_s`` wall seconds: then
-    the processes are stopped, and each keeps what its last checkpoint holds (written
-    atomically every 100 ps on a GPU, 20 ps on the CPU), as after any kill."""
+def grow_parallel(slab, fixed, temperatures, runs, length_ps: float, frame_ps: float,
+                  platform: str, budget_s: float) -> None:  # fmt: skip
+    """Grow every trajectory ``runs`` x ``temperatures`` at once, one process each (its own
+    OpenMM context; on a GPU they share the device), towards ``length_ps`` for at most
+    ``budget_s`` wall seconds: then the processes are stopped, and each keeps what its last
+    checkpoint holds (written atomically every 100 ps on a GPU, 20 ps on the CPU), as after
+    any kill."""
     import multiprocessing
 
     spawn = multiprocessing.get_context("spawn")  # no CUDA state inherited through fork
-    jobs = [spawn.Process(target=_grow_one, args=(t, run, length_ps, frame_ps, platform))
+    jobs = [spawn.Process(target=trajectory,
+                          args=(slab, fixed, t, length_ps, frame_ps, run, platform))
             for t in temperatures for run in runs]  # fmt: skip
     for job in jobs:
         job.start()
@@ -724,8 +716,8 @@ def main() -> None:
     temperatures = [MELTING_POINT_K - u for u in UNDERCOOLINGS_K]
     if args.grow_only:
         if args.parallel:
-            grow_parallel(args.temperatures or temperatures, args.runs, args.length_ps,
-                          args.frame_ps, args.platform, args.budget_s)  # fmt: skip
+            grow_parallel(slab, fixed, args.temperatures or temperatures, args.runs,
+                          args.length_ps, args.frame_ps, args.platform, args.budget_s)  # fmt: skip
         else:
             grow(slab, fixed, args.temperatures or temperatures, args.runs, args.length_ps,
                  args.chunk_ps, args.frame_ps, args.platform)  # fmt: skip
@@ -764,7 +756,7 @@ def main() -> None:
                 print(f"{temperature:.0f} K run {run}: {length:.0f} ps, too short: left out "
                       "(grow it first with --grow-only)")
                 continue
-            frames, _ = trajectory(slab, fixed, temperature, length, args.frame_ps, run)
+            frames = trajectory(slab, fixed, temperature, length, args.frame_ps, run)
             runs.append({"run": run, "length_ps": length, "last": frames[-1],
                          "times": np.array([f.info["time_ps"] for f in frames]),
                          "found": analyse(frames, slab, bilayer, first, cuts)})  # fmt: skip
