@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from iceafm.data.loader import background_plane
 from iceafm.io.stacks import normalise_slices
 
 #: Amplitude grid (fraction of the slice std) on which the statistic curves are sampled.
@@ -106,9 +107,7 @@ def add_plane(df: np.ndarray, a: float, rng: np.random.Generator) -> np.ndarray:
     """A background plane of amplitude ``a`` slice stds across the window in a random direction
     (the ``gradient`` augmentation at amplitude a)."""
     _, ny, nx = df.shape
-    angle = rng.uniform(0, 2 * np.pi)
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    plane = np.cos(angle) * xx / max(nx - 1, 1) + np.sin(angle) * yy / max(ny - 1, 1) - 0.5
+    plane = background_plane(ny, nx, rng.uniform(0, 2 * np.pi))
     return df + a * df.std(axis=(1, 2), keepdims=True) * plane[None]
 
 

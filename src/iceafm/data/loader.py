@@ -171,6 +171,14 @@ def epoch_order(n: int, chunk: int, seed: int, epoch: int, shuffle: bool) -> np.
     return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
+def background_plane(ny: int, nx: int, angle_rad: float) -> np.ndarray:
+    """[ny, nx] plane rising along the direction ``angle_rad`` (from the x axis) by
+    cos + sin of it across the window (pixel units scaled to 0-1), minus 0.5: the ``gradient``
+    augmentation's background at unit amplitude."""
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    return np.cos(angle_rad) * xx / max(nx - 1, 1) + np.sin(angle_rad) * yy / max(ny - 1, 1) - 0.5
+
+
 def augment_sample(
     df: np.ndarray,
     symbols: list[str],
@@ -221,9 +229,7 @@ def augment_sample(
         df += (sigma * std * rng.standard_normal(df.shape)).astype(np.float32)
     if config.gradient:
         angle, amp = rng.uniform(0, 2 * np.pi), rng.uniform(-config.gradient, config.gradient)
-        yy, xx = np.mgrid[0:ny, 0:nx]
-        plane = (np.cos(angle) * xx / max(nx - 1, 1) + np.sin(angle) * yy / max(ny - 1, 1)) - 0.5
-        df += (amp * std * plane[None]).astype(np.float32)
+        df += (amp * std * background_plane(ny, nx, angle)[None]).astype(np.float32)
     if config.cutout and rng.random() < config.cutout:
         h, w = int(rng.integers(1, ny // 4 + 2)), int(rng.integers(1, nx // 4 + 2))
         y0, x0 = int(rng.integers(0, ny - h + 1)), int(rng.integers(0, nx - w + 1))
