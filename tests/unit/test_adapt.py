@@ -22,8 +22,10 @@ from iceafm.metrics.label_free import (
     energy_distance,
     frechet_distance,
     local_properties,
+    periodic_tiles,
     resim_pearson,
 )
+from iceafm.structures.ice_basal import basal_slab
 
 
 def test_translator_forward_backward_and_cycle_loss():
@@ -145,6 +147,24 @@ def test_local_properties_of_a_hand_made_structure():
     assert props["hbond_oo"] == pytest.approx([2.75])
     assert props["hbond_angle"] == pytest.approx([180.0])
     assert np.allclose(sorted(props["oh_angle_z"]), [52.25, 52.25, 90.0])
+
+
+def test_periodic_tiles_count_every_ring_and_bond_of_a_periodic_bilayer_once():
+    # one basal bilayer of ice Ih, periodic in x and y: a honeycomb of O (O-O 2.76 A), so n_O / 2
+    # hexagons and 3 n_O / 2 edges, each edge one H-bond (ice rules); cut open at the cell edges
+    # without the tiling, rings and bonds across them are lost
+    slab, _ = basal_slab((2, 2), 1, 10.0, genice_seed=3)
+    symbols, xyz = slab.get_chemical_symbols(), slab.positions
+    n_o = symbols.count("O")
+    props = local_properties(*periodic_tiles(symbols, xyz, tuple(slab.cell.lengths()[:2])))
+    assert len(props["d_oo"]) == n_o and np.allclose(props["d_oo"], 2.76, atol=0.02)
+    assert sorted(props["ring_size"]) == [6.0] * (n_o // 2)
+    assert len(props["hbond_oo"]) == 3 * n_o // 2
+    assert np.allclose(props["hbond_oo"], 2.76, atol=0.02)
+    assert len(props["d_oh"]) == 2 * n_o
+    open_props = local_properties(symbols, xyz)
+    assert len(open_props["ring_size"]) < n_o // 2
+    assert len(open_props["hbond_oo"]) < 3 * n_o // 2
 
 
 def test_frechet_distance_known_answers():

@@ -16,15 +16,15 @@
    simulated from the prediction and the real stack, after the lateral shift that maximises
    their cross-correlation (:func:`align_shift`).
 
-Property definitions (atoms: O and H, positions in A, non-periodic, z up): ``d_oo`` each O's
-nearest-O distance; ``d_oh`` each H's nearest-O distance (the covalent bond); ``hoh_angle`` the
-angle (deg) between the two nearest H of each O that has two within 1.3 A; ``oh_angle_z`` the
-angle (deg) of each covalent O->H vector to +z (0 = pointing up, towards the tip);
-``hbond_length`` the H...O acceptor distance, ``hbond_oo`` the donor-acceptor O...O distance and
-``hbond_angle`` the O-H...O angle (deg) of every hydrogen bond (geometric criterion:
-donor-acceptor O-O < 3.5 A, H...O < 2.6 A, angle H-O_d...O_a < 30 deg; Luzar and Chandler);
-``ring_size`` the sizes of the rings of the O-O network (O within 3.3 A bonded; minimum cycle
-basis, sizes 3-10).
+Property definitions (atoms: O and H, positions in A, non-periodic unless tiled by
+:func:`periodic_tiles`, z up): ``d_oo`` each O's nearest-O distance; ``d_oh`` each H's nearest-O
+distance (the covalent bond); ``hoh_angle`` the angle (deg) between the two nearest H of each O
+that has two within 1.3 A; ``oh_angle_z`` the angle (deg) of each covalent O->H vector to +z (0 =
+pointing up, towards the tip); ``hbond_length`` the H...O acceptor distance, ``hbond_oo`` the
+donor-acceptor O...O distance and ``hbond_angle`` the O-H...O angle (deg) of every hydrogen bond
+(geometric criterion: donor-acceptor O-O < 3.5 A, H...O < 2.6 A, angle H-O_d...O_a < 30 deg; Luzar
+and Chandler); ``ring_size`` the sizes of the rings of the O-O network (O within 3.3 A bonded;
+King's shortest-path rings, sizes 3-10).
 """
 
 from __future__ import annotations
@@ -58,10 +58,11 @@ def angle_deg(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
-def _rings(o_xyz: np.ndarray, max_edges: int = 500) -> list[int]:
-    """Sizes (3-10) of the shortest rings of the O-O network (edges < OO_BOND_A): for each
-    edge, the shortest path between its ends without it closes the smallest ring through it
-    (King's shortest-path rings), each ring counted once. A network of more than ``max_edges``
+def _rings(o_xyz: np.ndarray, max_edges: int = 500) -> list[frozenset[int]]:
+    """Members (indices into ``o_xyz``; 3-10 of them) of the shortest rings of the O-O network
+    (edges < OO_BOND_A): for each edge, every shortest path between its ends without it closes
+    a smallest ring through it (King's shortest-path rings; all of them, as an edge of a perfect
+    honeycomb borders two hexagons), each ring counted once. A network of more than ``max_edges``
     edges (a dense prediction) is sampled at ``max_edges`` evenly spaced edges, so the cost
     stays bounded where a minimum cycle basis grows as E^2 N."""
     import networkx as nx
@@ -77,42 +78,57 @@ def _rings(o_xyz: np.ndarray, max_edges: int = 500) -> list[int]:
     for u, v in edges:
         graph.remove_edge(u, v)
         try:
-            path = nx.shortest_path(graph, u, v)
+            paths = list(nx.all_shortest_paths(graph, u, v))
         except nx.NetworkXNoPath:
-            path = []
+            paths = []
         graph.add_edge(u, v)
-        if 3 <= len(path) <= 10:
-            rings.add(frozenset(path))
-    return [len(ring) for ring in rings]
+        rings.update(frozenset(path) for path in paths if 3 <= len(path) <= 10)
+    return list(rings)
 
 
-def local_properties(symbols: list[str], positions_a: np.ndarray) -> dict[str, np.ndarray]:
+def local_properties(
+    symbols: list[str], positions_a: np.ndarray, original: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Every property of :data:`RANGES` (unscaled; see the module docstring) of one structure:
-    ``symbols`` [n] ('O'/'H', others ignored), ``positions_a`` [n, 3] (A)."""
+    ``symbols`` [n] ('O'/'H', others ignored), ``positions_a`` [n, 3] (A).
+
+    ``original`` [n] int (default: each atom itself): the atom each one is a periodic image of
+    (:func:`periodic_tiles`); only the atoms that are their own original count, the images are
+    neighbours only. Per-O values (d_OO, H-O-H) come from those O, per-H values (d_OH, O-H to z,
+    the H-bonds it donates) from those H, and a ring counts where its member of the lowest
+    original index is one, so each ring of a periodic network counts once."""
     xyz = np.asarray(positions_a, dtype=np.float64).reshape(-1, 3)
     sym = np.asarray(symbols)
+    index = np.arange(len(sym))
+    origin = index if original is None else np.asarray(original)
+    counted = origin == index
     o, h = xyz[sym == "O"], xyz[sym == "H"]
+    o_central, h_central = counted[sym == "O"], counted[sym == "H"]
+    o_origin = origin[sym == "O"]
     out = {key: np.zeros(0) for key in RANGES}
     if len(o) >= 2:
         d, _ = cKDTree(o).query(o, k=2)
-        out["d_oo"] = d[:, 1]
-        out["ring_size"] = np.asarray(_rings(o), dtype=np.float64)
+        out["d_oo"] = d[o_central, 1]
+        rings = [r for r in _rings(o) if o_central[min(r, key=lambda i: o_origin[i])]]
+        out["ring_size"] = np.asarray([len(r) for r in rings], dtype=np.float64)
     if len(o) and len(h):
         tree = cKDTree(o)
         d, owner = tree.query(h)
-        out["d_oh"] = d
+        out["d_oh"] = d[h_central]
         bonded = d < OH_BOND_A
         vec = h - o[owner]
-        out["oh_angle_z"] = angle_deg(vec[bonded], np.array([0.0, 0.0, 1.0]))
+        out["oh_angle_z"] = angle_deg(vec[bonded & h_central], np.array([0.0, 0.0, 1.0]))
         hoh = []
         for i in np.unique(owner[bonded]):
+            if not o_central[i]:
+                continue
             mine = np.flatnonzero(bonded & (owner == i))
             if len(mine) >= 2:
                 two = mine[np.argsort(d[mine])[:2]]
                 hoh.append(angle_deg(vec[two[0]], vec[two[1]]))
         out["hoh_angle"] = np.asarray(hoh, dtype=np.float64)
         lengths, oo, angles = [], [], []
-        for j in np.flatnonzero(bonded):
+        for j in np.flatnonzero(bonded & h_central):
             donor = owner[j]
             for a in tree.query_ball_point(h[j], HB_HO_A):
                 if a == donor or np.linalg.norm(o[a] - o[donor]) >= HB_OO_A:
@@ -125,6 +141,23 @@ def local_properties(symbols: list[str], positions_a: np.ndarray) -> dict[str, n
         out["hbond_oo"] = np.asarray(oo, dtype=np.float64)
         out["hbond_angle"] = np.asarray(angles, dtype=np.float64)
     return out
+
+
+def periodic_tiles(
+    symbols: list[str], positions_a: np.ndarray, cell_xy_a: tuple[float, float]
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """A structure periodic in x and y (orthogonal cell ``cell_xy_a``, A) as its 3 x 3 tiling:
+    (symbols [9n], positions [9n, 3] (A), original [9n]: the index of the atom each is an image
+    of, the wrapped atoms themselves first), for :func:`local_properties`: neighbours across the
+    cell edges are seen, so every property is that of the infinite surface (a property's reach,
+    at most a 10-ring, must stay under one cell)."""
+    xyz = np.asarray(positions_a, dtype=np.float64).reshape(-1, 3).copy()
+    lx, ly = cell_xy_a
+    xyz[:, 0] %= lx
+    xyz[:, 1] %= ly
+    shifts = [(i, j) for i in (0, -1, 1) for j in (0, -1, 1)]  # the originals first
+    tiled = np.concatenate([xyz + [i * lx, j * ly, 0.0] for i, j in shifts])
+    return list(symbols) * len(shifts), tiled, np.tile(np.arange(len(xyz)), len(shifts))
 
 
 def pooled_properties(structures: list[tuple[list[str], np.ndarray]]) -> dict[str, np.ndarray]:
