@@ -5,7 +5,8 @@ Plans the paper config scaled to 10,000 structures (`snakemake -n`), with the pa
 Snakemake process; Snakemake's floor, the same number of jobs per stage rule in a trivial
 workflow (no config validation, no input functions), is planned in the same run (`floor_*`),
 and so is the same campaign with one DFT job per structure (`unbatched_dft`, dft.batch_size 1)
-and with each of `--sweep-dft-batch-sizes` (`dft_batch_size_sweep`).
+and with each of `--sweep-dft-batch-sizes` (`dft_batch_size_sweep`, each with Snakemake's floor
+for its job counts, one output per job: `floor_one_output_per_job_seconds`).
 A cProfile'd dry run at `--profile-structures` says where the time goes (`profile`; with DFT
 batches of the sweep's largest size, `profile_dft_batched`), and
 `dft_rule_parts` what each part of the DFT rule costs: CPU seconds of interleaved dry runs at
@@ -264,11 +265,24 @@ def main() -> None:
             s_seconds, s_rss_mb, s_text = timed_dry_run(
                 command(folder, args.structures, size), REPO, cpu.setdefault(str(size), [])
             )
+            # Snakemake's floor for these job counts, one output file per job: what the plan
+            # would cost if each batch job declared one file (a receipt) instead of its members'
+            floor_folder = folder / "floor"
+            floor_folder.mkdir()
+            (floor_folder / "Snakefile").write_text(
+                trivial_snakefile(jobs_per_stage_rule(parse_job_stats(s_text)))
+            )
+            f_seconds, f_rss_mb, _ = timed_dry_run(
+                [sys.executable, "-m", "snakemake", "-n", "--quiet", "all", "--cores", "2"],
+                floor_folder,
+            )
             sweep[str(size)] = {
                 "jobs": parse_job_stats(s_text)["total"],
                 "dryrun_seconds": round(s_seconds, 2),
                 "dryrun_cpu_seconds": round(cpu[str(size)][0], 2),
                 "dryrun_peak_rss_mb": round(s_rss_mb, 1),
+                "floor_one_output_per_job_seconds": round(f_seconds, 2),
+                "floor_one_output_per_job_peak_rss_mb": round(f_rss_mb, 1),
             }
         per_rule = jobs_per_stage_rule(stats)
         base = work / "floor"
