@@ -29,6 +29,8 @@ King's shortest-path rings, sizes 3-10).
 
 from __future__ import annotations
 
+from itertools import islice
+
 import numpy as np
 from scipy import linalg, stats
 from scipy.spatial import cKDTree
@@ -50,6 +52,8 @@ JOINT: dict[str, tuple[str, str]] = {"hbond": ("hbond_oo", "hbond_angle")}
 #: Covalent O-H cutoff (A), O-O network bond (A), hydrogen-bond criteria (A, A, deg).
 OH_BOND_A, OO_BOND_A = 1.3, 3.3
 HB_OO_A, HB_HO_A, HB_ANGLE_DEG = 3.5, 2.6, 30.0
+#: Smallest rings taken per O-O edge (a bound on the cost in a dense, degenerate prediction).
+MAX_RINGS_PER_EDGE = 4
 
 
 def angle_deg(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -61,8 +65,9 @@ def angle_deg(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 def _rings(o_xyz: np.ndarray, max_edges: int = 500) -> list[frozenset[int]]:
     """Members (indices into ``o_xyz``; 3-10 of them) of the shortest rings of the O-O network
     (edges < OO_BOND_A): for each edge, every shortest path between its ends without it closes
-    a smallest ring through it (King's shortest-path rings; all of them, as an edge of a perfect
-    honeycomb borders two hexagons), each ring counted once. A network of more than ``max_edges``
+    a smallest ring through it (King's shortest-path rings; all of them, up to
+    MAX_RINGS_PER_EDGE, as an edge of a perfect honeycomb borders two hexagons), each ring
+    counted once. A network of more than ``max_edges``
     edges (a dense prediction) is sampled at ``max_edges`` evenly spaced edges, so the cost
     stays bounded where a minimum cycle basis grows as E^2 N."""
     import networkx as nx
@@ -78,7 +83,7 @@ def _rings(o_xyz: np.ndarray, max_edges: int = 500) -> list[frozenset[int]]:
     for u, v in edges:
         graph.remove_edge(u, v)
         try:
-            paths = list(nx.all_shortest_paths(graph, u, v))
+            paths = list(islice(nx.all_shortest_paths(graph, u, v), MAX_RINGS_PER_EDGE))
         except nx.NetworkXNoPath:
             paths = []
         graph.add_edge(u, v)
