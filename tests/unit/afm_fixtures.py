@@ -14,8 +14,11 @@ from iceafm.afm.params import (
 )
 
 
-def flat_water(cell_a: float = 9.0) -> Atoms:
-    """One water molecule lying flat (all atoms at z = 5 A) in a periodic cell (A)."""
+def flat_water(cell_a: float = 9.0, offset_a: tuple[float, float] = (-1.0, 0.5)) -> Atoms:
+    """One water molecule lying flat (all atoms at z = 5 A) in a periodic cell (A).
+
+    `offset_a` places the O atom relative to the cell centre in x, y (A).
+    """
     angle = np.deg2rad(104.5 / 2)
     positions = [
         (0.0, 0.0, 0.0),
@@ -23,7 +26,7 @@ def flat_water(cell_a: float = 9.0) -> Atoms:
         (-0.9572 * np.sin(angle), 0.9572 * np.cos(angle), 0.0),
     ]
     atoms = Atoms("OH2", positions=positions, cell=[cell_a, cell_a, 12.0], pbc=True)
-    atoms.translate([0.5 * cell_a - 1.0, 0.5 * cell_a + 0.5, 5.0])
+    atoms.translate([0.5 * cell_a + offset_a[0], 0.5 * cell_a + offset_a[1], 5.0])
     return atoms
 
 

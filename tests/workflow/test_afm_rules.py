@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import h5py
 import numpy as np
 import pytest
-from ase import Atoms
 from ase.io import write
 from ase.units import Hartree
-from helpers import job_counts, run_snakemake
+from helpers import REPO, job_counts, run_snakemake
+
+sys.path.insert(0, str(REPO / "tests" / "unit"))
+from afm_fixtures import flat_water  # noqa: E402
 
 pytestmark = pytest.mark.slow
 DATASET = [f"results/dataset/{s}.h5" for s in ("train", "val", "test")]
-
-
-def _water(shift_a: float) -> Atoms:
-    angle = np.deg2rad(104.5 / 2)
-    positions = [
-        (0.0, 0.0, 0.0),
-        (0.9572 * np.sin(angle), 0.9572 * np.cos(angle), 0.0),
-        (-0.9572 * np.sin(angle), 0.9572 * np.cos(angle), 0.0),
-    ]
-    atoms = Atoms("OH2", positions=positions, cell=[7.2, 7.2, 12.0], pbc=True)
-    atoms.translate([3.6 + shift_a, 3.6, 5.0])
-    return atoms
 
 
 def _config(electrostatics: str) -> dict:
@@ -46,7 +37,7 @@ def campaign(tmp_path_factory):
     work = tmp_path_factory.mktemp("afm")
     (work / "mine").mkdir()
     for i, shift in enumerate((0.0, 0.7, -0.9)):
-        write(work / "mine" / f"water{i}.extxyz", _water(shift))
+        write(work / "mine" / f"water{i}.extxyz", flat_water(7.2, offset_a=(shift, 0.0)))
     proc = run_snakemake(work, *DATASET, config=_config("point_charges"))
     return work, proc
 
@@ -92,7 +83,7 @@ def test_hartree_campaign_uses_the_cube_and_excludes_a_failed_dft(campaign, tmp_
                 json.dumps({"status": "failed", "reason": "SCF did not converge"})
             )
             continue
-        atoms = _water((0.0, 0.7)[i])
+        atoms = flat_water(7.2, offset_a=((0.0, 0.7)[i], 0.0))
         atoms.calc = gpaw.GPAW(mode="lcao", basis="sz(dzp)", h=0.3, txt=None)
         atoms.get_potential_energy()
         potential = -atoms.calc.get_electrostatic_potential() / Hartree
