@@ -7,6 +7,7 @@ Distances use the minimum image along x and y (the slabs' periodic directions), 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 from ase import Atoms
@@ -32,6 +33,40 @@ TIP4P_ICE_EPSILON_EV = TIP4P_ICE.epsilon_k * 8.617333262e-5  # k_B, eV/K
 TIP4P_ICE_QH_E = TIP4P_ICE.q_h_e
 TIP4P_ICE_DOM_A = TIP4P_ICE.d_om_a
 COULOMB_EV_A = 14.399645  # e^2 / (4 pi eps0), eV A
+
+Array = TypeVar("Array")
+"""A numpy array or a torch tensor (the pair energy serves both the metric and the relaxation)."""
+
+
+def _length(vectors: Array) -> Array:
+    """Euclidean length over the last axis (numpy and torch alike)."""
+    return (vectors**2).sum(-1) ** 0.5
+
+
+def tip4p_ice_pair_energy(a: Array, b: Array) -> Array:
+    """TIP4P/Ice energy of molecule pairs, eV: O-O Lennard-Jones plus the Coulomb sum over the
+    charges on H1, H2 and the M site (d_OM along the H-O-H bisector of the actual geometry).
+
+    Args:
+        a, b: [p, 3, 3] molecules O, H1, H2, A, ``b`` already at its periodic image next to
+            ``a``; numpy arrays or torch tensors (the result is of the same kind, differentiable
+            for torch).
+
+    Returns:
+        [p] energies, eV (no cutoff or switch applied).
+    """
+    sr6 = (TIP4P_ICE_SIGMA_A / _length(b[:, 0] - a[:, 0])) ** 6
+    energy = 4 * TIP4P_ICE_EPSILON_EV * (sr6**2 - sr6)
+    charges = (-2 * TIP4P_ICE_QH_E, TIP4P_ICE_QH_E, TIP4P_ICE_QH_E)
+    sites = []
+    for w in (a, b):
+        bisector = w[:, 1] + w[:, 2] - 2 * w[:, 0]
+        m_site = w[:, 0] + TIP4P_ICE_DOM_A * bisector / _length(bisector)[:, None]
+        sites.append((m_site, w[:, 1], w[:, 2]))
+    for q_a, site_a in zip(charges, sites[0], strict=True):
+        for q_b, site_b in zip(charges, sites[1], strict=True):
+            energy = energy + COULOMB_EV_A * q_a * q_b / _length(site_b - site_a)
+    return energy
 
 
 def _waters(atoms: Atoms) -> Atoms:
@@ -189,15 +224,4 @@ def tip4p_ice_energy_per_molecule(atoms: Atoms, cutoff_a: float | None = None) -
     keep = i < j
     i, j, shift = i[keep], j[keep], shift[keep]
     offset = shift @ cell
-    bisector = pos[:, 1] + pos[:, 2] - 2 * pos[:, 0]
-    bisector /= np.linalg.norm(bisector, axis=1, keepdims=True)
-    m_site = pos[:, 0] + TIP4P_ICE_DOM_A * bisector
-    sites = np.stack([m_site, pos[:, 1], pos[:, 2]], axis=1)  # [n, 3, 3]
-    charges = np.array([-2 * TIP4P_ICE_QH_E, TIP4P_ICE_QH_E, TIP4P_ICE_QH_E])
-    r_oo = np.linalg.norm(pos[j, 0] + offset - pos[i, 0], axis=1)
-    sr6 = (TIP4P_ICE_SIGMA_A / r_oo) ** 6
-    energy = float(np.sum(4 * TIP4P_ICE_EPSILON_EV * (sr6**2 - sr6)))
-    diff = sites[j][:, None, :, :] + offset[:, None, None, :] - sites[i][:, :, None, :]
-    r = np.linalg.norm(diff, axis=-1)
-    energy += float(COULOMB_EV_A * np.sum(charges[:, None] * charges[None, :] / r))
-    return energy / n
+    return float(tip4p_ice_pair_energy(pos[i], pos[j] + offset[:, None, :]).sum()) / n

@@ -25,13 +25,7 @@ from ase import Atoms
 from scipy.optimize import linear_sum_assignment
 
 from iceafm.diffusion.graph import mic_xy
-from iceafm.diffusion.metrics import (
-    COULOMB_EV_A,
-    TIP4P_ICE_DOM_A,
-    TIP4P_ICE_EPSILON_EV,
-    TIP4P_ICE_QH_E,
-    TIP4P_ICE_SIGMA_A,
-)
+from iceafm.diffusion.metrics import tip4p_ice_pair_energy
 from iceafm.structures.checks import count_waters
 from iceafm.structures.water import hydrogens_along
 
@@ -135,18 +129,8 @@ def _energy(mol: torch.Tensor, pairs, cell: torch.Tensor, stage: str) -> torch.T
         limit[0, :] = limit[:, 0] = OVERLAP_A["OH"]
         limit[0, 0] = OVERLAP_A["OO"]
         return ((limit - r).clamp_min(0) ** 2).sum()
-
-    def sites(w):
-        bis = w[:, 1] + w[:, 2] - 2 * w[:, 0]
-        m = w[:, 0] + TIP4P_ICE_DOM_A * bis / torch.linalg.norm(bis, dim=-1, keepdim=True)
-        return torch.stack([m, w[:, 1], w[:, 2]], dim=1)
-
     r_oo = torch.linalg.norm(b[:, 0] - a[:, 0], dim=-1)
-    sr6 = (TIP4P_ICE_SIGMA_A / r_oo) ** 6
-    q = torch.tensor([-2 * TIP4P_ICE_QH_E, TIP4P_ICE_QH_E, TIP4P_ICE_QH_E], dtype=mol.dtype)
-    r = torch.linalg.norm(sites(a)[:, :, None, :] - sites(b)[:, None, :, :], dim=-1)
-    coulomb = COULOMB_EV_A * (q[:, None] * q[None, :] / r).sum((1, 2))
-    return (_switch(r_oo) * (4 * TIP4P_ICE_EPSILON_EV * (sr6**2 - sr6) + coulomb)).sum()
+    return (_switch(r_oo) * tip4p_ice_pair_energy(a, b)).sum()
 
 
 def relax(
