@@ -272,17 +272,20 @@ def estimate(
     measured: Measured | dict[str, float],
     array_rules: set[str] = frozenset(),
     array_limit: int = 1000,
+    walls: list[tuple[float, str]] | None = None,
 ) -> tuple[dict[str, int], dict[str, StageCost], dict[str, str]]:
     """Jobs per rule, cost per stage (sbatch calls, core-hours, GPU-hours) and the wall-time
     source per rule (batch rules under their stage rule; for DFT the first job's source).
 
     Core-hours count the cores a job holds for its whole wall time (what SLURM bills).
+    ``walls``: the jobs' :func:`wall_seconds`, when already computed (else computed here).
     """
     per_rule: dict[str, int] = {}
     per_stage: dict[str, StageCost] = {}
     sources: dict[str, str] = {}
-    for job in jobs:
-        wall_s, source = wall_seconds(job, measured)
+    if walls is None:
+        walls = [wall_seconds(job, measured) for job in jobs]
+    for job, (wall_s, source) in zip(jobs, walls, strict=True):
         sources.setdefault(job.base_rule, source)
         per_rule[job.base_rule] = per_rule.get(job.base_rule, 0) + 1
         cost = per_stage.setdefault(STAGE_OF_RULE.get(job.base_rule, job.base_rule), StageCost())
@@ -303,17 +306,20 @@ def estimate(
 
 
 def over_runtime(
-    jobs: list[PlannedJob], measured: Measured | dict[str, float]
+    jobs: list[PlannedJob],
+    measured: Measured | dict[str, float],
+    walls: list[tuple[float, str]] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Rules whose jobs are estimated to run longer than the wall time they ask SLURM for (their
     ``runtime`` resource, attempt 1): per stage rule, the number of such jobs, the longest
     estimate and its request (hours). Such a job meets TIMEOUT and is retried with runtime x
-    attempt (DFT resumes from its checkpoint), so its first submission is wasted."""
+    attempt (DFT resumes from its checkpoint), so its first submission is wasted.
+    ``walls``: the jobs' :func:`wall_seconds`, when already computed (as for :func:`estimate`)."""
     over: dict[str, dict[str, float]] = {}
-    for job in jobs:
+    for i, job in enumerate(jobs):
         if job.runtime_min is None:
             continue
-        wall_s, source = wall_seconds(job, measured)
+        wall_s, source = wall_seconds(job, measured) if walls is None else walls[i]
         if source == "requested" or wall_s <= 60.0 * job.runtime_min:
             continue
         entry = over.setdefault(job.base_rule, {"jobs": 0, "max_hours": 0.0})
@@ -520,12 +526,15 @@ def main(argv: list[str] | None = None) -> int:
             run_pilot(configfile, profile, repo, args.pilot, Path(bench_dir))
         jobs = parse_dry_run(dry_run(configfile, profile, repo))
         measured = measurements(bench_dir, full_config(configfile), jobs, Path.cwd())
-        per_rule, per_stage, sources = estimate(jobs, measured, *profile_arrays(profile))
+        walls = [wall_seconds(job, measured) for job in jobs]
+        per_rule, per_stage, sources = estimate(
+            jobs, measured, *profile_arrays(profile), walls=walls
+        )
     except (PlanError, ConfigCheckError, CostModelError) as err:
         print(f"iceafm.plan: {err}", file=sys.stderr)
         return 2
     print(format_plan(per_rule, per_stage, sources))
-    over = over_runtime(jobs, measured)
+    over = over_runtime(jobs, measured, walls)
     if over:
         print(format_over_runtime(over))
     if args.json:
