@@ -8,6 +8,7 @@ from iceafm.dft.batch import (
     MEMBER_OUTPUTS,
     batch_jobs,
     existing_records,
+    job_resources,
     job_step_targets,
     site_resources,
 )
@@ -41,20 +42,10 @@ if DFT_BATCH_SIZE == 1:
         cache: True
         retries: config["dft"]["retries"]
         resources:
-            # The SLURM plugin's MPI flag: several ranks make an MPI job started by mpi_launcher
-            # (profiles/slurm sets srun); one rank is a plain one-task job that runs gpaw directly
-            # (the plugin refuses 1-task MPI jobs).
-            mpi="mpi" if config["dft"]["resources"]["ranks"] > 1 else "",
+            # several ranks: an MPI job started by mpi_launcher (profiles/slurm sets srun); one
+            # rank runs gpaw directly. Ranks, memory, wall time: job_resources.
             mpi_launcher="mpiexec",
-            tasks=config["dft"]["resources"]["ranks"],
-            mem_mb=lambda wildcards, attempt: (
-                config["dft"]["resources"]["mem_mb_per_rank"]
-                * config["dft"]["resources"]["ranks"]
-                * attempt
-            ),
-            runtime=lambda wildcards, attempt: config["dft"]["resources"]["runtime_min"] * attempt,
-            attempt=lambda wildcards, attempt: attempt,
-            checkpoint_every=config["dft"]["resources"]["checkpoint_every"],
+            **job_resources(config["dft"]["resources"]),
         conda:
             "../../envs/dft.yaml"
         shell:
@@ -97,21 +88,10 @@ else:
             # No benchmark: each member's dft.json holds its wall and core seconds.
             retries: config["dft"]["retries"]
             resources:
-                mpi="mpi" if config["dft"]["resources"]["ranks"] > 1 else "",
                 mpi_launcher=DFT_SITE.get("mpi_launcher", "mpiexec"),
-                tasks=config["dft"]["resources"]["ranks"],
                 **{k: v for k, v in DFT_SITE.items() if k != "mpi_launcher"},
-                # memory per rank as rule dft; wall time runtime_min per member
-                mem_mb=lambda wildcards, attempt: (
-                    config["dft"]["resources"]["mem_mb_per_rank"]
-                    * config["dft"]["resources"]["ranks"]
-                    * attempt
-                ),
-                runtime=lambda wildcards, attempt, n=len(_dft_batch.members): (
-                    config["dft"]["resources"]["runtime_min"] * n * attempt
-                ),
-                attempt=lambda wildcards, attempt: attempt,
-                checkpoint_every=config["dft"]["resources"]["checkpoint_every"],
+                # memory as rule dft's; wall time runtime_min per member
+                **job_resources(config["dft"]["resources"], len(_dft_batch.members)),
             conda:
                 "../../envs/dft.yaml"
             # a shell rule: a script rule would rerun finished jobs older than the script file;

@@ -117,6 +117,25 @@ def batch_jobs(
     ]
 
 
+def job_resources(section: Mapping[str, Any], n_members: int = 1) -> dict[str, Any]:
+    """Snakemake resources of a DFT job over ``n_members`` structures run one after another
+    (rule ``dft``: one; rules ``dft__<batch>``: the batch's members), from the config section
+    ``dft.resources``: ``tasks`` = ranks, the SLURM plugin's ``mpi`` flag for more than one rank
+    (a single rank is a plain one-task job: the plugin refuses 1-task MPI jobs), memory
+    ``mem_mb_per_rank`` x ranks x attempt (MB; the members run in turn, so one calculation's),
+    wall time ``runtime_min`` x members x attempt (minutes), the ``attempt`` itself (the SCF
+    retry level) and ``checkpoint_every``. The launcher comes from the rule (site-dependent)."""
+    ranks = section["ranks"]
+    return {
+        "mpi": "mpi" if ranks > 1 else "",
+        "tasks": ranks,
+        "mem_mb": lambda wildcards, attempt: section["mem_mb_per_rank"] * ranks * attempt,
+        "runtime": lambda wildcards, attempt: section["runtime_min"] * n_members * attempt,
+        "attempt": lambda wildcards, attempt: attempt,
+        "checkpoint_every": section["checkpoint_every"],
+    }
+
+
 def site_resources(overwrites: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """What a profile's ``set-resources`` give rule ``dft`` (Snakemake's parsed overwrites, by
     rule) that a batch job needs as well: the site's ``mpi_launcher`` and ``cpus_per_task``
