@@ -39,14 +39,16 @@ def test_a_perfect_slab_has_no_liquid_layer(slab):
 
 
 def test_cold_ice_stays_ordered_and_a_hot_slab_melts_from_the_top(slab, tmp_path):
-    """10 ps at 400 K (130 K above Tm) melts the three free bilayers' top; 4 ps at 200 K do not
-    (about 5 s on one core)."""
+    """20 ps at 400 K (130 K above Tm) melts the three free bilayers' top; 4 ps at 200 K do not
+    (about 10 s on one core)."""
     _, bilayer = slab
     cold = order_profile(_md(slab, 200.0, 4.0, tmp_path), moving=bilayer >= 1)
-    hot = order_profile(_md(slab, 400.0, 10.0, tmp_path), moving=bilayer >= 1)
+    hot = order_profile(_md(slab, 400.0, 20.0, tmp_path), moving=bilayer >= 1)
     assert cold.qll_bilayers <= 0.25
     assert (cold.q_mean > Q_LIQUID).all()
-    assert hot.qll_bilayers >= 1.0  # 1.4-2 seen (PME FFT plans make runs differ slightly)
+    # Runs of the same seed differ (PME FFT plans change the rounding, and melting amplifies it):
+    # 1.6-3.0 bilayers in 8 runs of 20 ps; 10 ps gave 0.75-2.75, too close to the bound
+    assert hot.qll_bilayers >= 1.0
     assert hot.q_mean[-1] < Q_LIQUID < hot.q_mean[0]  # liquid on top of the fixed base
 
 
