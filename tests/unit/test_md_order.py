@@ -30,6 +30,14 @@ def _md(slab, temperature_k, ps, tmp_path):
     return frames[-1]
 
 
+@pytest.fixture(scope="module")
+def hot_frame(slab, tmp_path_factory):
+    """The slab after 20 ps at 400 K (130 K above Tm; about 8 s on one core). Runs of the same
+    seed differ (PME FFT plans change the rounding, and melting amplifies it): 1.6-3.0 bilayers
+    melted in 8 runs; 10 ps gave 0.75-2.75, too close to the tests' bound of 1."""
+    return _md(slab, 400.0, 20.0, tmp_path_factory.mktemp("hot"))
+
+
 def test_a_perfect_slab_has_no_liquid_layer(slab):
     atoms, bilayer = slab
     profile = order_profile(atoms, moving=bilayer >= 1)
@@ -38,22 +46,19 @@ def test_a_perfect_slab_has_no_liquid_layer(slab):
     assert profile.qll_bilayers == 0.0
 
 
-def test_cold_ice_stays_ordered_and_a_hot_slab_melts_from_the_top(slab, tmp_path):
-    """20 ps at 400 K (130 K above Tm) melts the three free bilayers' top; 4 ps at 200 K do not
-    (about 10 s on one core)."""
+def test_cold_ice_stays_ordered_and_a_hot_slab_melts_from_the_top(slab, hot_frame, tmp_path):
+    """The hot slab's three free bilayers melt from the top; 4 ps at 200 K do not (about 2 s)."""
     _, bilayer = slab
     cold = order_profile(_md(slab, 200.0, 4.0, tmp_path), moving=bilayer >= 1)
-    hot = order_profile(_md(slab, 400.0, 20.0, tmp_path), moving=bilayer >= 1)
+    hot = order_profile(hot_frame, moving=bilayer >= 1)
     assert cold.qll_bilayers <= 0.25
     assert (cold.q_mean > Q_LIQUID).all()
-    # Runs of the same seed differ (PME FFT plans change the rounding, and melting amplifies it):
-    # 1.6-3.0 bilayers in 8 runs of 20 ps; 10 ps gave 0.75-2.75, too close to the bound
     assert hot.qll_bilayers >= 1.0
     assert hot.q_mean[-1] < Q_LIQUID < hot.q_mean[0]  # liquid on top of the fixed base
 
 
 def test_a_cut_calibrated_on_bulk_ice_separates_the_perfect_slab_from_the_melted_one(
-    slab, tmp_path
+    slab, hot_frame
 ):
     """The liquid cut from 4 ps of bulk ice Ih at 250 K (64 molecules, about 5 s) lies between
     bulk ice and the melt; the site distance agrees (ice on its sites, the melt off them)."""
@@ -65,7 +70,6 @@ def test_a_cut_calibrated_on_bulk_ice_separates_the_perfect_slab_from_the_melted
     assert np.mean(q_bulk < cut) == pytest.approx(0.01, abs=0.01)
     assert 0.8 < cut < 0.95  # bulk ice at 250 K: median about 0.95
     assert order_profile(atoms, moving=bilayer >= 1, q_cut=cut).qll_bilayers == 0.0
-    hot_frame = _md(slab, 400.0, 10.0, tmp_path)
     hot = order_profile(hot_frame, moving=bilayer >= 1, q_cut=cut)
     assert hot.qll_bilayers >= 1.0 and hot.q_mean[-1] < cut
     sites = atoms.positions[::3]
