@@ -67,9 +67,9 @@ def _rings(o_xyz: np.ndarray, max_edges: int = 500) -> list[frozenset[int]]:
     (edges < OO_BOND_A): for each edge, every shortest path between its ends without it closes
     a smallest ring through it (King's shortest-path rings; all of them, up to
     MAX_RINGS_PER_EDGE, as an edge of a perfect honeycomb borders two hexagons), each ring
-    counted once. A network of more than ``max_edges``
-    edges (a dense prediction) is sampled at ``max_edges`` evenly spaced edges, so the cost
-    stays bounded where a minimum cycle basis grows as E^2 N."""
+    counted once. A network of more than ``max_edges`` edges (a dense prediction) is sampled
+    at ``max_edges`` evenly spaced edges, so the cost stays bounded where a minimum cycle basis
+    grows as E^2 N."""
     import networkx as nx
 
     graph = nx.Graph()
@@ -111,13 +111,13 @@ def local_properties(
     o_central, h_central = counted[sym == "O"], counted[sym == "H"]
     o_origin = origin[sym == "O"]
     out = {key: np.zeros(0) for key in RANGES}
+    tree = cKDTree(o) if len(o) else None
     if len(o) >= 2:
-        d, _ = cKDTree(o).query(o, k=2)
+        d, _ = tree.query(o, k=2)
         out["d_oo"] = d[o_central, 1]
         rings = [r for r in _rings(o) if o_central[min(r, key=lambda i: o_origin[i])]]
         out["ring_size"] = np.asarray([len(r) for r in rings], dtype=np.float64)
     if len(o) and len(h):
-        tree = cKDTree(o)
         d, owner = tree.query(h)
         out["d_oh"] = d[h_central]
         bonded = d < OH_BOND_A
