@@ -306,20 +306,17 @@ def estimate(
 
 
 def over_runtime(
-    jobs: list[PlannedJob],
-    measured: Measured | dict[str, float],
-    walls: list[tuple[float, str]] | None = None,
+    jobs: list[PlannedJob], walls: list[tuple[float, str]]
 ) -> dict[str, dict[str, float]]:
-    """Rules whose jobs are estimated to run longer than the wall time they ask SLURM for (their
-    ``runtime`` resource, attempt 1): per stage rule, the number of such jobs, the longest
-    estimate and its request (hours). Such a job meets TIMEOUT and is retried with runtime x
-    attempt (DFT resumes from its checkpoint), so its first submission is wasted.
-    ``walls``: the jobs' :func:`wall_seconds`, when already computed (as for :func:`estimate`)."""
+    """Rules whose jobs are estimated (``walls``: each job's :func:`wall_seconds`) to run longer
+    than the wall time they ask SLURM for (their ``runtime`` resource, attempt 1): per stage
+    rule, the number of such jobs, the longest estimate and its request (hours). Such a job
+    meets TIMEOUT and is retried with runtime x attempt (DFT resumes from its checkpoint), so
+    its first submission is wasted."""
     over: dict[str, dict[str, float]] = {}
-    for i, job in enumerate(jobs):
+    for job, (wall_s, source) in zip(jobs, walls, strict=True):
         if job.runtime_min is None:
             continue
-        wall_s, source = wall_seconds(job, measured) if walls is None else walls[i]
         if source == "requested" or wall_s <= 60.0 * job.runtime_min:
             continue
         entry = over.setdefault(job.base_rule, {"jobs": 0, "max_hours": 0.0})
@@ -534,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"iceafm.plan: {err}", file=sys.stderr)
         return 2
     print(format_plan(per_rule, per_stage, sources))
-    over = over_runtime(jobs, measured, walls)
+    over = over_runtime(jobs, walls)
     if over:
         print(format_over_runtime(over))
     if args.json:

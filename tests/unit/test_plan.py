@@ -20,6 +20,7 @@ from iceafm.plan import (
     over_runtime,
     parse_dry_run,
     read_benchmarks,
+    wall_seconds,
 )
 
 SNAKEFILE = """
@@ -134,8 +135,9 @@ def test_dft_batch_jobs_count_one_sbatch_each_and_their_members_wall_time(tmp_pa
 def test_jobs_estimated_past_their_runtime_request_are_flagged(dry_run_text: str) -> None:
     jobs = parse_dry_run(dry_run_text)
     # dft asks 30 min; measured 1 h per job: all three flagged; train (60 s of 120 min) is not
-    over = over_runtime(jobs, {"dft": 3600.0, "train": 60.0})
+    over = over_runtime(jobs, [wall_seconds(j, {"dft": 3600.0, "train": 60.0}) for j in jobs])
     assert over == {"dft": {"jobs": 3, "max_hours": 1.0, "requested_hours": 0.5}}
     line = format_over_runtime(over)
     assert line.startswith("warning: 3 dft job(s)") and "1 h against 0.5 h" in line
-    assert over_runtime(jobs, {"dft": 1700.0, "train": 60.0}) == {}
+    shorter = {"dft": 1700.0, "train": 60.0}
+    assert over_runtime(jobs, [wall_seconds(j, shorter) for j in jobs]) == {}
