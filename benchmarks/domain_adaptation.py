@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from dataclasses import replace
@@ -201,20 +202,28 @@ def raw_decode_metrics(
     return metrics
 
 
-def bootstrap_vs_none(
-    methods: list[str], size_name: str, train: Path, base: Path, section: dict, n: int
-) -> dict:
-    """Each method minus ``none`` (resim r, both energy distances) with its 95 % paired bootstrap
-    interval over the real stacks, from the saved ``metrics.json`` and ``predictions.extxyz``
-    of every method (no retraining, no re-prediction)."""
-    from ase.io import read
-
-    from iceafm.adapt.pipeline import paired_vs_baseline, reference_properties
+def ideal_reference(train: Path, base: Path, section: dict) -> tuple[dict, float]:
+    """(reference properties, depth A): the headline's reference, the labelled top ``depth``
+    A (the base detector's label depth) of the simulated training structures."""
+    from iceafm.adapt.pipeline import reference_properties
     from iceafm.models import load_detector
 
-    adapt = AdaptConfig.from_config(section)
     depth = float(load_detector(base).meta.depth_a)
-    reference = reference_properties(train, adapt.reference_structures, depth)
+    n_max = AdaptConfig.from_config(section).reference_structures
+    return reference_properties(train, n_max, depth), depth
+
+
+def bootstrap_vs_none(
+    methods: list[str], size_name: str, reference: dict, section: dict, n: int
+) -> dict:
+    """Each method minus ``none`` (resim r, both energy distances against ``reference``) with
+    its 95 % paired bootstrap interval over the real stacks, from the saved ``metrics.json`` and
+    ``predictions.extxyz`` of every method (no retraining, no re-prediction)."""
+    from ase.io import read
+
+    from iceafm.adapt.pipeline import paired_vs_baseline
+
+    adapt = AdaptConfig.from_config(section)
     metrics = {m: json.loads((WORK / size_name / m / "metrics.json").read_text()) for m in methods}
     frames = {m: read(WORK / size_name / m / "predictions.extxyz", ":") for m in methods}
     return {
@@ -243,8 +252,6 @@ def md_top_layers(temperature_k: int, depth_a: float) -> dict[str, np.ndarray] |
     """Local-structure properties (periodic in x and y) of the top ``depth_a`` A of the MD
     premelting surface at ``temperature_k`` (every trajectory of benchmarks/premelt_md.py at that
     temperature, equilibration dropped); None where no trajectory was run here."""
-    import re
-
     from iceafm.metrics.label_free import local_properties, periodic_tiles
 
     files = sorted(PREMELT_MD.glob(f"premelt-{temperature_k}K*.npz"))
@@ -256,30 +263,26 @@ def md_top_layers(temperature_k: int, depth_a: float) -> dict[str, np.ndarray] |
             frames, state = data["frames"], str(data["state_xml"])
         box_nm = re.findall(r'<[AB] x="([^"]+)" y="([^"]+)"', state)
         cell_xy = (10 * float(box_nm[0][0]), 10 * float(box_nm[1][1]))
-        symbols = ["O", "H", "H"] * (frames.shape[1] // 3)
-        oxygen = np.array(symbols) == "O"
+        symbols = np.array(["O", "H", "H"] * (frames.shape[1] // 3))
+        oxygen = symbols == "O"
         for xyz in frames[int(MD_EQUILIBRATION_PS / MD_FRAME_PS)::MD_EVERY]:
             top = xyz[:, 2] >= xyz[oxygen, 2].max() - depth_a
             parts.append(local_properties(*periodic_tiles(
-                list(np.array(symbols)[top]), xyz[top], cell_xy)))  # fmt: skip
+                list(symbols[top]), xyz[top], cell_xy)))  # fmt: skip
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def reference_sensitivity(methods: list[str], size_name: str, train: Path, base: Path,
-                          section: dict) -> dict:
+def reference_sensitivity(methods: list[str], size_name: str, ideal: dict,
+                          depth: float) -> dict:
     """How much of the energy distances is the reference's: the MD premelting surfaces'
-    own top layers (the true structure, as a perfect detector would read it) against the
-    ideal-lattice reference of the headline values, per temperature; and every method's saved
-    predictions on the real stacks against the MD surface at THERMAL_REFERENCE_K instead."""
+    own top ``depth`` A (the true structure, as a perfect detector would read it) against the
+    ideal-lattice reference of the headline values (``ideal``, :func:`ideal_reference`), per
+    temperature; and every method's saved predictions on the real stacks against the MD
+    surface at THERMAL_REFERENCE_K instead."""
     from ase.io import read
 
-    from iceafm.adapt.pipeline import reference_properties
     from iceafm.metrics.label_free import distribution_distances, pooled_properties
-    from iceafm.models import load_detector
 
-    adapt = AdaptConfig.from_config(section)
-    depth = float(load_detector(base).meta.depth_a)
-    ideal = reference_properties(train, adapt.reference_structures, depth)
     keys = ("d_oo", "hbond")
     truth, thermal = {}, None
     for temperature in (250, 260, 266):
@@ -381,11 +384,12 @@ def analyse_only(args: argparse.Namespace, paths: dict[str, Path], base: Path,
     if record["settings"]["size"] != args.size:
         sys.exit(f"{path}: a --size {record['settings']['size']} run, not {args.size}")
     methods = [m for m in [*args.methods, CALIBRATED] if m in record]
-    record["paired_bootstrap"] = bootstrap_vs_none(methods, args.size, paths["train"], base,
-                                                   section, args.bootstrap)  # fmt: skip
+    reference, depth = ideal_reference(paths["train"], base, section)
+    record["paired_bootstrap"] = bootstrap_vs_none(methods, args.size, reference, section,
+                                                   args.bootstrap)  # fmt: skip
     record["paired_bootstrap"]["analysed"] = machine_info()["date"]
     record["reference_sensitivity"] = reference_sensitivity(
-        [m for m in args.methods if m in record], args.size, paths["train"], base, section
+        [m for m in args.methods if m in record], args.size, reference, depth
     )
     print(json.dumps(record["paired_bootstrap"], indent=1))
     print(json.dumps(record["reference_sensitivity"], indent=1))
@@ -485,6 +489,7 @@ def main() -> None:
         timings["seed_repeats_s"] = round(time.perf_counter() - t, 1)
     best = best_method(results)
     best_raw = best_method(raw)
+    reference, depth = ideal_reference(paths["train"], base, section)
     run_compare(
         {m: WORK / args.size / m / "metrics.json" for m in results},
         {m: WORK / args.size / m / "predictions.extxyz" for m in results}, section,
@@ -511,12 +516,12 @@ def main() -> None:
         "per_stack_predictions": {m: results[m]["per_stack"] for m in results},
         **{name: {**{k: m[k] for k in KEYS}, "augment_calibration": m["augment_calibration"],
                   "note": CALIBRATED_NOTE} for name, m in extra.items()},  # fmt: skip
-        "paired_bootstrap": (bootstrap_vs_none([*results, *extra], args.size, paths["train"],
-                                               base, section, args.bootstrap)
+        "paired_bootstrap": (bootstrap_vs_none([*results, *extra], args.size, reference,
+                                               section, args.bootstrap)
                              if "none" in results else None),  # fmt: skip
         "seed_repeats": repeats,
-        "reference_sensitivity": reference_sensitivity(list(results), args.size, paths["train"],
-                                                       base, section),
+        "reference_sensitivity": reference_sensitivity(list(results), args.size, reference,
+                                                       depth),
         "ranges": results[best]["ranges"],
         "conventions": (
             "energy distance 2 E|X-Y| - E|X-X'| - E|Y-Y'| (Huang et al.'s water.energy_distance; "
