@@ -105,6 +105,18 @@ def trivial_snakefile(per_rule: dict[str, int]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The dry run of a trivial floor workflow, run in its folder (:func:`floor_workflow`).
+FLOOR_DRY_RUN = [sys.executable, "-m", "snakemake", "-n", "--quiet", "all", "--cores", "2"]
+
+
+def floor_workflow(folder: Path, per_rule: dict[str, int]) -> Path:
+    """``folder``, created, holding the :func:`trivial_snakefile` of ``per_rule``: plan it with
+    FLOOR_DRY_RUN there."""
+    folder.mkdir(parents=True)
+    (folder / "Snakefile").write_text(trivial_snakefile(per_rule))
+    return folder
+
+
 PROFILED = {
     "parse": "workflow.py:.*\\(include\\)",
     "dag_build": "workflow.py:.*\\(_build_dag\\)",
@@ -209,12 +221,8 @@ def dft_rule_parts(n_structures: int, repeats: int) -> dict:
                 "--configfile", str(config),
             ]  # fmt: skip
         _, _, text = timed_dry_run(commands["as_shipped"], tree)
-        floor = tree / "floor"
-        floor.mkdir()
-        per_rule = jobs_per_stage_rule(parse_job_stats(text))
-        (floor / "Snakefile").write_text(trivial_snakefile(per_rule))
-        commands["floor"] = [sys.executable, "-m", "snakemake", "-n", "--quiet", "all"]
-        commands["floor"] += ["--cores", "2"]
+        floor = floor_workflow(tree / "floor", jobs_per_stage_rule(parse_job_stats(text)))
+        commands["floor"] = FLOOR_DRY_RUN
         cpu: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(repeats):
             for name, cmd in commands.items():
@@ -267,17 +275,12 @@ def main() -> None:
             )
             # Snakemake's floor for these job counts, one output file per job: what the plan
             # would cost if each batch job declared one file (a receipt) instead of its members'
-            floor_folder = folder / "floor"
-            floor_folder.mkdir()
-            (floor_folder / "Snakefile").write_text(
-                trivial_snakefile(jobs_per_stage_rule(parse_job_stats(s_text)))
-            )
+            s_stats = parse_job_stats(s_text)
             f_seconds, f_rss_mb, _ = timed_dry_run(
-                [sys.executable, "-m", "snakemake", "-n", "--quiet", "all", "--cores", "2"],
-                floor_folder,
+                FLOOR_DRY_RUN, floor_workflow(folder / "floor", jobs_per_stage_rule(s_stats))
             )
             sweep[str(size)] = {
-                "jobs": parse_job_stats(s_text)["total"],
+                "jobs": s_stats["total"],
                 "dryrun_seconds": round(s_seconds, 2),
                 "dryrun_cpu_seconds": round(cpu[str(size)][0], 2),
                 "dryrun_peak_rss_mb": round(s_rss_mb, 1),
@@ -285,12 +288,8 @@ def main() -> None:
                 "floor_one_output_per_job_peak_rss_mb": round(f_rss_mb, 1),
             }
         per_rule = jobs_per_stage_rule(stats)
-        base = work / "floor"
-        base.mkdir()
-        (base / "Snakefile").write_text(trivial_snakefile(per_rule))
-        base_cmd = [sys.executable, "-m", "snakemake", "-n", "--quiet", "all", "--cores", "2"]
         base_seconds, base_rss_mb, base_text = timed_dry_run(
-            base_cmd, base, cpu.setdefault("floor", [])
+            FLOOR_DRY_RUN, floor_workflow(work / "floor", per_rule), cpu.setdefault("floor", [])
         )
         small = work / "profiled"
         small.mkdir()
