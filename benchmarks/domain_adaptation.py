@@ -141,6 +141,13 @@ SIZES["thermal"] = {
                        "epochs": 8, "steps_per_epoch": 100, "batch_size": 8},
     },
 }  # fmt: skip
+#: "thermal_augmented": the same campaign, the small base trained with augment's augmentation
+#: (adapt.augment) from the first epoch instead of only in the fine-tune.
+SIZES["thermal_augmented"] = {
+    **SIZES["thermal"],
+    "campaign": "thermal",
+    "base": {**SIZES["small"]["base"], "augment": SIZES["tiny"]["adapt"]["augment"]},
+}
 #: "thermal_wide": the same campaign (and its folder) with a width-16 depth-3 base.
 SIZES["thermal_wide"] = {
     **SIZES["thermal"],
