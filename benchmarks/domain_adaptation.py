@@ -166,6 +166,22 @@ def size_work(size_name: str, campaign: bool = False) -> Path:
     return WORK / (SIZES[size_name].get("campaign", size_name) if campaign else size_name)
 
 
+def trained_on(work: Path, device: str) -> str:
+    """The device that trains (or trained) a size's base, translator and fine-tunes, kept in
+    ``work/trained_on.txt`` by the run that first trains them there: a run that finishes another
+    machine's work folder (a GPU node's) records that machine's device, not its own."""
+    from iceafm.models.train import resolve_device
+
+    path = work / "trained_on.txt"
+    if not path.exists():
+        resolved = resolve_device(device)
+        name = (torch.cuda.get_device_name(resolved) if resolved.type == "cuda"
+                else f"cpu: {machine_info()['machine']['cpu']}")  # fmt: skip
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(name + "\n")
+    return path.read_text().strip()
+
+
 def surface_crop(atoms: Atoms, depth_a: float) -> Atoms:
     """The waters (O,H,H) whose O lie within ``depth_a`` A of the topmost O, moved to 2 A above
     the cell floor with 10 A of vacuum above them (a thinner cell: a cheaper force field)."""
@@ -278,8 +294,7 @@ def base_detector(paths: dict[str, Path], base: dict, work: Path, device: str) -
 
 KEYS = ("energy_distance_d_oo", "energy_distance_hbond", "wasserstein_d_oo",
         "wasserstein_hbond", "o_density_ratio", "domain_classifier_accuracy",
-        "fid_detector_features",
-        "resim_pearson", "energy_distance_d_oo_simulated",
+        "fid_detector_features", "resim_pearson", "energy_distance_d_oo_simulated",
         "energy_distance_hbond_simulated")  # fmt: skip
 #: The extra entry of ``--calibrate-augment`` (its work folder and JSON key).
 CALIBRATED = "augment_calibrated"
@@ -490,9 +505,9 @@ def seed_repeats(
     translated: Path | None, results: dict, reference: dict,
 ) -> dict:
     """The headline metrics (against ``reference``) of every method fine-tuned and evaluated
-    again with each
-    ``adapt.seed`` of ``args.seeds`` (fine-tune order, hybrid blend weights, domain-classifier
-    and FID draws; the base detector, translator and real stacks are the main run's), under
+    again with each ``adapt.seed`` of ``args.seeds`` (fine-tune order, hybrid blend weights,
+    domain-classifier and FID draws; the base detector, translator and real stacks are the main
+    run's), under
     ``WORK/<size>/seed<s>/`` (resumable); per method of ``results`` (``augment_calibrated``
     included) the values per seed (``"0"``: the main run), their mean and sample std, and each
     method minus ``none`` per seed."""
@@ -590,6 +605,7 @@ def main() -> None:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     size = SIZES[args.size]
     WORK.mkdir(parents=True, exist_ok=True)
+    device_name = trained_on(size_work(args.size), args.device)
     t0 = time.perf_counter()
     timings = {}
     if args.dataset:
@@ -681,7 +697,7 @@ def main() -> None:
         **machine_info(("torch", "scipy", "ppafm")),
         **{m: {**{k: results[m][k] for k in KEYS},
                **({"raw_decode": {k: raw[m][k] for k in KEYS if k in raw[m]}} if raw else {}),
-               **{k: results[m][k] for k in ("training_reference",) if k in results[m]}}
+               "training_reference": results[m]["training_reference"]}
            for m in results},  # fmt: skip
         "best_method": best,
         "decode": results[best]["decode"],
@@ -713,17 +729,17 @@ def main() -> None:
             "(O-O < 3.5 A, H...O < 2.6 A, H-O...O < 30 deg), a 2D energy distance; wasserstein_"
             "hbond: W1 of the O...O marginal. Reference: " + REFERENCE
         ),
-        "settings": {"size": args.size, **size, "afm": AFM, "device": args.device,
+        "settings": {"size": args.size, **size, "afm": AFM, "trained_on": device_name,
                      "dataset": str(args.dataset or "built here"), "base_model": str(base),
                      "translator": adapt.translator.to_dict()},  # fmt: skip
         "timings_s": timings,
         "note": (
             "Our reference distributions and our real images (AmorAFM premelting surface, "
             "StyleTransAugment clusters) differ from Huang et al.'s; their hybrid top-layer values "
-            "0.0094/0.0272 (pure simulation 0.0149/0.106) are not directly comparable. "
-            + ("Trained on the device named in settings.device." if
-               args.device != "cpu" else
-               "CPU-sized run: small base detector and translator.")
+            f"0.0094/0.0272 (pure simulation 0.0149/0.106) are not directly comparable. Base, "
+            f"translator and fine-tunes trained on {device_name} (settings.trained_on)"
+            + ("; CPU-sized run: small base detector and translator." if args.size in
+               ("tiny", "small") else ".")
         ),
     }
     for key, value in record["goals"].items():
