@@ -71,16 +71,14 @@ from iceafm.adapt.pipeline import (
     run_method,
     run_translator,
 )
+from iceafm.plan import full_config
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / "work" / "domain_adaptation"
 IMAGES = ROOT.parent / "shared" / "data" / "experimental"
-PREDICT_REAL = {
-    "scan_size_a": {"Ying_Jiang_7": [25.0, 25.0]},
-    "assumed_scan_size_a": [25.0, 25.0],
-    "closest": "auto",
-    "line_correction": "none",
-}
+#: How the real stacks are read: the demo campaign's predict_real section, schema defaults filled
+#: in (scan sizes: config/README.md#predict_real).
+PREDICT_REAL = full_config(str(ROOT / "config" / "config.yaml"))["predict_real"]
 AFM = {
     "scan": {"size_a": [9.6, 9.6], "pixel_size_a": 0.2, "min_height_a": 3.0, "n_heights": 8,
              "height_step_a": 0.1},
