@@ -79,6 +79,8 @@ IMAGES = ROOT.parent / "shared" / "data" / "experimental"
 #: How the real stacks are read: the demo campaign's predict_real section, schema defaults filled
 #: in (scan sizes: config/README.md#predict_real).
 PREDICT_REAL = full_config(str(ROOT / "config" / "config.yaml"))["predict_real"]
+#: The reader settings recorded with each result (settings.predict_real).
+READER_KEYS = ("scan_size_a", "assumed_scan_size_a", "closest", "line_correction")
 AFM = {
     "scan": {"size_a": [9.6, 9.6], "pixel_size_a": 0.2, "min_height_a": 3.0, "n_heights": 8,
              "height_step_a": 0.1},
@@ -728,6 +730,7 @@ def main() -> None:
             "hbond: W1 of the O...O marginal. Reference: " + REFERENCE
         ),
         "settings": {"size": args.size, **size, "afm": AFM, "trained_on": device_name,
+                     "predict_real": {k: PREDICT_REAL[k] for k in READER_KEYS},
                      "dataset": str(args.dataset or "built here"), "base_model": str(base),
                      "translator": adapt.translator.to_dict()},  # fmt: skip
         "timings_s": timings,
