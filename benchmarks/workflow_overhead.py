@@ -105,6 +105,80 @@ def trivial_snakefile(per_rule: dict[str, int]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def receipt_ceiling_snakefile(n_structures: int, block: int) -> str:
+    """A scratch workflow with the plan that the receipt design (benchmarks/README.md, issue 12)
+    would give the paper campaign at its best: one job and one declared file (a receipt) per
+    block of ``block`` samples for structures, AFM and labels, the dataset gathering the AFM and
+    labels receipts, and one DFT job per structure with the shipped rule's declarations (its
+    block's structure receipt as input; hartree, density and record outputs; a log; params;
+    retries; the 7 resources of rule dft, 3 of them attempt-scaled callables), each AFM receipt
+    requesting its members' potentials and records. Nothing of the campaign's config,
+    validation, other stages or figures: a floor for that design, not a plan of it."""
+    return textwrap.dedent(f"""\
+        B = {block}
+        S = [f"s-{{i:05d}}" for i in range({n_structures})]
+
+
+        def members(block):
+            return S[int(block) * B : (int(block) + 1) * B]
+
+
+        rule all:
+            input: "results/dataset.done"
+
+
+        rule structure_block:
+            output: "results/.batches/structure/{{block}}.json"
+            params: settings="{{}}"
+            resources: mem_mb=500, runtime=lambda w, attempt: 60 * attempt
+            shell: "touch {{output}}"
+
+
+        rule dft:
+            input: lambda w: f"results/.batches/structure/{{int(w.sample[2:]) // B}}.json"
+            output:
+                hartree="results/dft/{{sample}}/hartree.cube",
+                density="results/dft/{{sample}}/density.cube",
+                record="results/dft/{{sample}}/dft.json",
+            params: settings='{{"mode": "pw"}}'
+            log: "logs/dft/{{sample}}.log"
+            retries: 2
+            resources:
+                mpi_launcher="mpiexec", mpi="mpi", tasks=16, checkpoint_every=500,
+                mem_mb=lambda w, attempt: 32000 * attempt,
+                runtime=lambda w, attempt: 1080 * attempt,
+                attempt=lambda w, attempt: attempt,
+            shell: "touch {{output}} {{log}}"
+
+
+        rule afm_block:
+            input:
+                structure="results/.batches/structure/{{block}}.json",
+                hartree=lambda w: [f"results/dft/{{s}}/hartree.cube" for s in members(w.block)],
+                record=lambda w: [f"results/dft/{{s}}/dft.json" for s in members(w.block)],
+            output: "results/.batches/afm/{{block}}.json"
+            log: "logs/afm/{{block}}.log"
+            resources: mem_mb=lambda w, attempt: 2000 * attempt, runtime=lambda w, attempt: 300
+            shell: "touch {{output}}"
+
+
+        rule labels_block:
+            input: "results/.batches/structure/{{block}}.json"
+            output: "results/.batches/labels/{{block}}.json"
+            log: "logs/labels/{{block}}.log"
+            resources: mem_mb=500, runtime=lambda w, attempt: 60 * attempt
+            shell: "touch {{output}}"
+
+
+        rule dataset:
+            input:
+                expand("results/.batches/{{stage}}/{{block}}.json", stage=["afm", "labels"],
+                       block=range(-(-{n_structures} // B)))
+            output: "results/dataset.done"
+            shell: "touch {{output}}"
+        """)
+
+
 #: The dry run of a trivial floor workflow, run in its folder (:func:`floor_workflow`).
 FLOOR_DRY_RUN = [sys.executable, "-m", "snakemake", "-n", "--quiet", "all", "--cores", "2"]
 
@@ -291,6 +365,12 @@ def main() -> None:
         base_seconds, base_rss_mb, base_text = timed_dry_run(
             FLOOR_DRY_RUN, floor_workflow(work / "floor", per_rule), cpu.setdefault("floor", [])
         )
+        ceiling = work / "receipt_ceiling"
+        ceiling.mkdir()
+        (ceiling / "Snakefile").write_text(receipt_ceiling_snakefile(args.structures, 100))
+        c_seconds, c_rss_mb, c_text = timed_dry_run(
+            FLOOR_DRY_RUN, ceiling, cpu.setdefault("ceiling", [])
+        )
         small = work / "profiled"
         small.mkdir()
         shares = profile_dry_run(command(small, args.profile_structures), REPO)
@@ -322,6 +402,14 @@ def main() -> None:
             "dryrun_cpu_seconds": round(cpu["unbatched"][0], 2),
         },
         "dft_batch_size_sweep": sweep,
+        # the receipt design's best case (receipt_ceiling_snakefile), planned in the same run
+        "receipt_ceiling": {
+            "jobs": parse_job_stats(c_text)["total"],
+            "dryrun_seconds": round(c_seconds, 2),
+            "dryrun_cpu_seconds": round(cpu["ceiling"][0], 2),
+            "dryrun_peak_rss_mb": round(c_rss_mb, 1),
+            "ratio_seconds_vs_floor": round(c_seconds / base_seconds, 2),
+        },
         # planning time per job: ours and the trivial floor's (ms)
         "ms_per_job": round(1000 * seconds / stats["total"], 3),
         "floor_ms_per_job": round(1000 * base_seconds / parse_job_stats(base_text)["total"], 3),
