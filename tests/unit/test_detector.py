@@ -164,6 +164,25 @@ def test_detect_follows_the_contract_in_any_units(splits, overfit, tmp_path):
     assert found.positions_a[is_o, 2].max() == pytest.approx(0.0)
 
 
+def test_edge_margin_drops_exactly_the_atoms_near_the_scan_edge(splits, overfit, monkeypatch):
+    """detect(df, edge_margin_a): the atoms found without a margin, less those within it of the
+    scan's edge (0..(n-1) p), before the water assembly; none dropped elsewhere."""
+    detector, _ = overfit
+    # compare raw peaks (the session's detector gets its assembly back after the test)
+    monkeypatch.setattr(detector.meta, "water", replace(detector.meta.water, enabled=False))
+    df = next(iter_split(splits["train"]))["df"]
+    ny, nx = df.shape[1:]
+    extent = np.array([(nx - 1), (ny - 1)]) * detector.pixel_size_a
+    full = detector.detect(df)
+    xy = np.asarray(full.positions_a)[:, :2]
+    margin = 1.0
+    inside = np.all((xy >= margin) & (xy <= extent - margin), axis=1)
+    assert 0 < inside.sum() < len(xy)  # the test stack has atoms on both sides of the margin
+    kept = detector.detect(df, edge_margin_a=margin)
+    assert kept.symbols == [s for s, k in zip(full.symbols, inside, strict=True) if k]
+    np.testing.assert_allclose(np.asarray(kept.positions_a)[:, :2], xy[inside], atol=1e-9)
+
+
 def test_thresholds_calibrated_per_species_do_not_lower_f1(splits, overfit):
     detector, _ = overfit
     thresholds = calibrate_thresholds(detector, splits["val"], candidates=(0.3, 0.5, 0.7))

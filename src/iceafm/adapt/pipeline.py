@@ -373,6 +373,7 @@ def evaluate_method(
         pooled_properties,
         resim_pearson,
     )
+    from iceafm.predict import REAL_SCAN_EDGE_MARGIN_A
 
     ev = adapt.evaluation
     frames, structures, per_stack = [], [], {}
@@ -383,7 +384,7 @@ def evaluate_method(
     if n_resim is not None and n_resim < len(real):  # spread over the list
         resim_names = [resim_names[i] for i in np.linspace(0, len(real) - 1, n_resim).astype(int)]
     for name, df, _ in real:
-        found = detector.detect(df)
+        found = detector.detect(df, edge_margin_a=REAL_SCAN_EDGE_MARGIN_A)
         pos = np.asarray(found.positions_a).reshape(-1, 3)
         structures.append((list(found.symbols), pos))
         ny, nx = df.shape[1:]

@@ -19,7 +19,7 @@ import torch
 
 from iceafm.models.assemble import WaterSettings, assemble_waters
 from iceafm.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from iceafm.models.decode import GridGeometry, decode_grid, per_species
+from iceafm.models.decode import GridGeometry, away_from_edges, decode_grid, per_species
 from iceafm.models.unet3d import DetectorNet, NetConfig
 
 #: The shipped model (package data), used when no path is given.
@@ -136,30 +136,43 @@ class Detector:
         return torch.sigmoid(self.net(x).float()).cpu().numpy()
 
     def decode(
-        self, grid: np.ndarray, threshold: float | dict[str, float] | None = None
+        self,
+        grid: np.ndarray,
+        threshold: float | dict[str, float] | None = None,
+        edges: tuple[tuple[float, float], float] | None = None,
     ) -> Detection:
-        """Atoms of one probability grid: peaks (:func:`decode_grid`), then water assembly
-        (:func:`assemble_waters`, unless ``meta.water.enabled`` is False), z re-referenced to the
-        topmost predicted O (``threshold`` None: the detector's own). Every caller (predict,
-        evaluate, adapt, figures) decodes through here."""
+        """Atoms of one probability grid: peaks (:func:`decode_grid`), with ``edges`` = (scan
+        extent (x, y) A, margin A) those within the margin of the scan's edge dropped
+        (:func:`away_from_edges`), then water assembly (:func:`assemble_waters`, unless
+        ``meta.water.enabled`` is False), z re-referenced to the topmost predicted O
+        (``threshold`` None: the detector's own). Every caller (predict, evaluate, adapt,
+        figures) decodes through here."""
         symbols, xyz, conf = decode_grid(
             grid,
             self.meta.geometry,
             self.meta.threshold if threshold is None else threshold,
             self.meta.nms_radius_a,
         )
+        if edges is not None:
+            keep = away_from_edges(xyz, *edges)
+            symbols = [s for s, k in zip(symbols, keep, strict=True) if k]
+            xyz, conf = xyz[keep], conf[keep]
         symbols, xyz, conf, molecule = assemble_waters(symbols, xyz, conf, self.meta.water)
         is_o = np.array(symbols) == "O"
         if is_o.any():
             xyz[:, 2] -= xyz[is_o, 2].max()
         return Detection(symbols, xyz, conf, molecule, self.meta.water.to_dict())
 
-    def detect(self, df: np.ndarray) -> Detection:
-        """Atoms of one stack df [n_slices, ny, nx] (see the module docstring)."""
+    def detect(self, df: np.ndarray, edge_margin_a: float = 0.0) -> Detection:
+        """Atoms of one stack df [n_slices, ny, nx] (see the module docstring); with
+        ``edge_margin_a`` > 0 (A; real, non-periodic scans) none within that of the scan's edge."""
         df = np.asarray(df)
         if df.ndim != 3 or min(df.shape) < 1:
             raise ValueError(f"detect: expected df of shape [n_slices, ny, nx], got {df.shape}")
-        return self.decode(self.predict_grid(df[None])[0])
+        ny, nx = df.shape[1:]
+        extent = ((nx - 1) * self.pixel_size_a, (ny - 1) * self.pixel_size_a)
+        edges = (extent, edge_margin_a) if edge_margin_a > 0 else None
+        return self.decode(self.predict_grid(df[None])[0], edges=edges)
 
 
 def build_detector(meta: DetectorMeta, width: int = 16, depth: int = 3, seed: int = 0) -> Detector:
