@@ -81,6 +81,30 @@ IMAGES = ROOT.parent / "shared" / "data" / "experimental"
 PREDICT_REAL = full_config(str(ROOT / "config" / "config.yaml"))["predict_real"]
 #: The reader settings recorded with each result (settings.predict_real).
 READER_KEYS = ("scan_size_a", "assumed_scan_size_a", "closest", "line_correction")
+
+
+def reader() -> dict:
+    """How the real stacks are read and decoded: the recorded reader settings and the real-scan
+    edge margin. A saved metrics.json is reused only while it records the same (saved_metrics)."""
+    from iceafm.predict import REAL_SCAN_EDGE_MARGIN_A
+
+    return {**{k: PREDICT_REAL[k] for k in READER_KEYS}, "edge_margin_a": REAL_SCAN_EDGE_MARGIN_A}
+
+
+def saved_metrics(path: Path) -> dict | None:
+    """The metrics saved at ``path`` if they were evaluated with the current :func:`reader`
+    (and with the water assembly's decode recorded), else None: evaluate again."""
+    if not path.exists():
+        return None
+    metrics = json.loads(path.read_text())
+    return metrics if metrics.get("reader") == reader() and "decode" in metrics else None
+
+
+def with_reader(metrics: dict, path: Path) -> dict:
+    """``metrics`` stamped with the current :func:`reader`, rewritten to ``path``."""
+    metrics = {**metrics, "reader": reader()}
+    path.write_text(json.dumps(metrics, indent=1, default=float) + "\n")
+    return metrics
 AFM = {
     "scan": {"size_a": [9.6, 9.6], "pixel_size_a": 0.2, "min_height_a": 3.0, "n_heights": 8,
              "height_step_a": 0.1},
@@ -330,10 +354,9 @@ def raw_decode_metrics(
     metrics_path = out / "metrics.json"
     tuned = load_detector(tuned_path)
     tuned.meta.water = replace(tuned.meta.water, enabled=False)
-    if metrics_path.exists():
-        metrics = json.loads(metrics_path.read_text())
-        if metrics.get("decode") == tuned.meta.water.to_dict():
-            return metrics
+    metrics = saved_metrics(metrics_path)
+    if metrics is not None and metrics["decode"] == tuned.meta.water.to_dict():
+        return metrics
     adapt = AdaptConfig.from_config(section)
     tuned.meta.threshold = calibrate_thresholds(
         tuned, paths["val"], max_stacks=adapt.finetune.get("val_samples", 64)
@@ -346,8 +369,7 @@ def raw_decode_metrics(
                                  paths["val"])  # fmt: skip
     metrics["threshold"] = tuned.meta.threshold
     out.mkdir(parents=True, exist_ok=True)
-    metrics_path.write_text(json.dumps(metrics, indent=1, default=float) + "\n")
-    return metrics
+    return with_reader(metrics, metrics_path)
 
 
 def training_reference(train: Path, base: Path, section: dict) -> tuple[dict, float]:
@@ -518,13 +540,13 @@ def seed_repeats(
             out = WORK / args.size / f"seed{seed}" / name
             out.mkdir(parents=True, exist_ok=True)
             path = out / "metrics.json"
-            metrics = json.loads(path.read_text()) if path.exists() else run_method(
+            metrics = saved_metrics(path) or with_reader(run_method(
                 method, {**section, "seed": seed, "calibrate_augment": name == CALIBRATED},
                 PREDICT_REAL, AFM, IMAGES, paths["train"],
                 paths["val"], base, translated if method in ("cyclegan", "hybrid") else None,
                 WORK / args.size / f"seed{seed}" / "states", out / "detector.pt",
                 out / "predictions.extxyz", path, out / "finetune_log.csv",
-            )  # fmt: skip
+            ), path)  # fmt: skip
             metrics = headline_values(metrics, out, reference)
             per[name][str(seed)] = {k: metrics[k] for k in HEADLINE}
             print("seed", seed, name, per[name][str(seed)], file=sys.stderr, flush=True)
@@ -638,15 +660,13 @@ def main() -> None:
         out = WORK / args.size / method
         out.mkdir(parents=True, exist_ok=True)
         metrics_path = out / "metrics.json"
-        metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-        if "decode" not in metrics:  # a run before the water assembly: evaluate again
-            metrics = run_method(
-                method, section, PREDICT_REAL, AFM, IMAGES, paths["train"], paths["val"],
-                base, translated if method in ("cyclegan", "hybrid") else None,
-                WORK / args.size / "states",
-                out / "detector.pt", out / "predictions.extxyz", metrics_path,
-                out / "finetune_log.csv",
-            )  # fmt: skip
+        metrics = saved_metrics(metrics_path) or with_reader(run_method(
+            method, section, PREDICT_REAL, AFM, IMAGES, paths["train"], paths["val"],
+            base, translated if method in ("cyclegan", "hybrid") else None,
+            WORK / args.size / "states",
+            out / "detector.pt", out / "predictions.extxyz", metrics_path,
+            out / "finetune_log.csv",
+        ), metrics_path)  # fmt: skip
         timings[f"{method}_s"] = round(time.perf_counter() - t, 1)
         results[method] = metrics
         print(method, {k: metrics[k] for k in HEADLINE}, file=sys.stderr, flush=True)
@@ -670,12 +690,12 @@ def main() -> None:
         out = WORK / args.size / CALIBRATED
         out.mkdir(parents=True, exist_ok=True)
         metrics_path = out / "metrics.json"
-        extra[CALIBRATED] = (json.loads(metrics_path.read_text()) if metrics_path.exists() else
-                             run_method("augment", {**section, "calibrate_augment": True},
-                                        PREDICT_REAL, AFM, IMAGES, paths["train"], paths["val"],
-                                        base, None, WORK / args.size / "states",
-                                        out / "detector.pt", out / "predictions.extxyz",
-                                        metrics_path, out / "finetune_log.csv"))  # fmt: skip
+        extra[CALIBRATED] = saved_metrics(metrics_path) or with_reader(
+            run_method("augment", {**section, "calibrate_augment": True}, PREDICT_REAL, AFM,
+                       IMAGES, paths["train"], paths["val"], base, None,
+                       WORK / args.size / "states", out / "detector.pt",
+                       out / "predictions.extxyz", metrics_path, out / "finetune_log.csv"),
+            metrics_path)  # fmt: skip
         extra[CALIBRATED] = headline_values(extra[CALIBRATED], out, reference)
         timings[f"{CALIBRATED}_s"] = round(time.perf_counter() - t, 1)
         print(CALIBRATED, {k: extra[CALIBRATED][k] for k in HEADLINE}, file=sys.stderr)
@@ -730,7 +750,7 @@ def main() -> None:
             "hbond: W1 of the O...O marginal. Reference: " + REFERENCE
         ),
         "settings": {"size": args.size, **size, "afm": AFM, "trained_on": device_name,
-                     "predict_real": {k: PREDICT_REAL[k] for k in READER_KEYS},
+                     "predict_real": reader(),
                      "dataset": str(args.dataset or "built here"), "base_model": str(base),
                      "translator": adapt.translator.to_dict()},  # fmt: skip
         "timings_s": timings,
