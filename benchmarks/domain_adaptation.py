@@ -71,6 +71,7 @@ from iceafm.adapt.pipeline import (
     run_method,
     run_translator,
 )
+from iceafm.io.atomic import write_text_atomic
 from iceafm.plan import full_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,8 +104,10 @@ def saved_metrics(path: Path) -> dict | None:
 def with_reader(metrics: dict, path: Path) -> dict:
     """``metrics`` stamped with the current :func:`reader`, rewritten to ``path``."""
     metrics = {**metrics, "reader": reader()}
-    path.write_text(json.dumps(metrics, indent=1, default=float) + "\n")
+    write_text_atomic(path, json.dumps(metrics, indent=1, default=float) + "\n")
     return metrics
+
+
 AFM = {
     "scan": {"size_a": [9.6, 9.6], "pixel_size_a": 0.2, "min_height_a": 3.0, "n_heights": 8,
              "height_step_a": 0.1},

@@ -183,12 +183,17 @@ def receipt_ceiling_snakefile(n_structures: int, block: int) -> str:
 FLOOR_DRY_RUN = [sys.executable, "-m", "snakemake", "-n", "--quiet", "all", "--cores", "2"]
 
 
-def floor_workflow(folder: Path, per_rule: dict[str, int]) -> Path:
-    """``folder``, created, holding the :func:`trivial_snakefile` of ``per_rule``: plan it with
+def scratch_workflow(folder: Path, snakefile: str) -> Path:
+    """``folder``, created, holding ``snakefile`` (a Snakefile's text): plan it with
     FLOOR_DRY_RUN there."""
     folder.mkdir(parents=True)
-    (folder / "Snakefile").write_text(trivial_snakefile(per_rule))
+    (folder / "Snakefile").write_text(snakefile)
     return folder
+
+
+def floor_workflow(folder: Path, per_rule: dict[str, int]) -> Path:
+    """:func:`scratch_workflow` with the :func:`trivial_snakefile` of ``per_rule``."""
+    return scratch_workflow(folder, trivial_snakefile(per_rule))
 
 
 PROFILED = {
@@ -365,9 +370,9 @@ def main() -> None:
         base_seconds, base_rss_mb, base_text = timed_dry_run(
             FLOOR_DRY_RUN, floor_workflow(work / "floor", per_rule), cpu.setdefault("floor", [])
         )
-        ceiling = work / "receipt_ceiling"
-        ceiling.mkdir()
-        (ceiling / "Snakefile").write_text(receipt_ceiling_snakefile(args.structures, 100))
+        ceiling = scratch_workflow(
+            work / "receipt_ceiling", receipt_ceiling_snakefile(args.structures, 100)
+        )
         c_seconds, c_rss_mb, c_text = timed_dry_run(
             FLOOR_DRY_RUN, ceiling, cpu.setdefault("ceiling", [])
         )
