@@ -420,7 +420,7 @@ def md_top_layers(temperature_k: int, depth_a: float, runs: tuple[int, ...] = (1
     per A^2 of that layer, one value per frame; None where none of them was run here."""
     from premelt_md import checkpoint_path
 
-    from iceafm.metrics.label_free import local_properties, periodic_tiles
+    from iceafm.metrics.label_free import surface_layer_properties
 
     files = [p for r in runs if (p := checkpoint_path(temperature_k, r)).exists()]
     if not files:
@@ -431,14 +431,9 @@ def md_top_layers(temperature_k: int, depth_a: float, runs: tuple[int, ...] = (1
             frames, state = data["frames"], str(data["state_xml"])
         box_nm = re.findall(r'<[AB] x="([^"]+)" y="([^"]+)"', state)
         cell_xy = (10 * float(box_nm[0][0]), 10 * float(box_nm[1][1]))
-        symbols = np.array(["O", "H", "H"] * (frames.shape[1] // 3))
-        oxygen = symbols == "O"
-        for xyz in frames[int(MD_EQUILIBRATION_PS / MD_FRAME_PS)::every]:
-            top = xyz[:, 2] >= xyz[oxygen, 2].max() - depth_a
-            parts.append({
-                **local_properties(*periodic_tiles(list(symbols[top]), xyz[top], cell_xy)),
-                "o_per_a2": np.array([(top & oxygen).sum() / (cell_xy[0] * cell_xy[1])]),
-            })  # fmt: skip
+        symbols = ["O", "H", "H"] * (frames.shape[1] // 3)
+        parts += [surface_layer_properties(symbols, xyz, cell_xy, depth_a)
+                  for xyz in frames[int(MD_EQUILIBRATION_PS / MD_FRAME_PS)::every]]  # fmt: skip
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 

@@ -169,7 +169,9 @@ def _check_structures(config: Mapping[str, Any], where: _Where) -> None:
                 f"digits, expected at most {MAX_SAMPLES_PER_FAMILY}"
             )
     premelt = _families(config).get("premelt", {})
-    if premelt.get("count", 0) > 0:
+    # premelt MD runs for its samples, and for the held-out reference of rule adapt
+    reference = config.get("adapt", {}).get("evaluation", {}).get("reference")
+    if premelt.get("count", 0) > 0 or (premelt and reference == "premelt_md"):
         bilayers, melt = premelt["bilayers"], premelt["melt_bilayers"]
         if not 1 <= melt < bilayers:
             raise ConfigCheckError(

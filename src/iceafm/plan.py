@@ -56,6 +56,7 @@ DEFAULT_WALL_S = {
 
 # Stage of each rule (the design's stages); a rule not listed is its own stage.
 STAGE_OF_RULE = {
+    "md_reference": "md",
     "structure": "structures",
     "plot_structures": "figures",
     "dft": "dft",

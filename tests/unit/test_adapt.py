@@ -24,6 +24,7 @@ from iceafm.metrics.label_free import (
     local_properties,
     periodic_tiles,
     resim_pearson,
+    surface_layer_properties,
 )
 from iceafm.structures.ice_basal import basal_slab
 
@@ -165,6 +166,33 @@ def test_periodic_tiles_count_every_ring_and_bond_of_a_periodic_bilayer_once():
     open_props = local_properties(symbols, xyz)
     assert len(open_props["ring_size"]) < n_o // 2
     assert len(open_props["hbond_oo"]) < 3 * n_o // 2
+
+
+def test_held_out_md_reference_reads_the_periodic_surface_layer_of_every_frame(tmp_path):
+    # two bilayers of ice Ih; 2 A below the topmost O holds the top bilayer only: a periodic
+    # honeycomb, so every O has its neighbour at 2.76 A and n_O / 2 hexagons, at any x shift
+    from ase.io import write
+
+    from iceafm.adapt.pipeline import AdaptError, held_out_reference_properties
+
+    slab, bilayer = basal_slab((2, 2), 2, 10.0, genice_seed=3)
+    n_top = int((bilayer == bilayer.max()).sum())
+    cell_xy = tuple(slab.cell.lengths()[:2])
+    layer = surface_layer_properties(slab.get_chemical_symbols(), slab.positions, cell_xy, 2.0)
+    assert len(layer["d_oo"]) == n_top and np.allclose(layer["d_oo"], 2.76, atol=0.02)
+    assert sorted(layer["ring_size"]) == [6.0] * (n_top // 2)
+    assert layer["o_per_a2"] == pytest.approx([n_top / (cell_xy[0] * cell_xy[1])])
+    shifted = slab.copy()
+    shifted.positions[:, 0] += 0.4 * cell_xy[0]  # across the cell edge: periodic images
+    write(tmp_path / "traj000.extxyz", [slab, shifted], format="extxyz")
+    pooled = held_out_reference_properties([tmp_path / "traj000.extxyz"], 2.0)
+    for key in ("d_oo", "ring_size", "o_per_a2"):
+        assert np.allclose(np.sort(pooled[key]), np.sort(np.tile(layer[key], 2))), key
+    skewed = slab.copy()
+    skewed.cell[1, 0] = 1.0
+    write(tmp_path / "skewed.extxyz", [slab, skewed], format="extxyz")
+    with pytest.raises(AdaptError, match="skewed.extxyz: frame 1: expected water with an orth"):
+        held_out_reference_properties([tmp_path / "skewed.extxyz"], 2.0)
 
 
 def test_frechet_distance_known_answers():

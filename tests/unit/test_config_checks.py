@@ -51,6 +51,18 @@ def test_violation_names_file_and_line_of_the_key(tmp_path):
         check_config(config, [path])
 
 
+def test_premelt_md_is_checked_when_only_the_held_out_reference_runs_it(tmp_path):
+    """No premelt samples, but adapt.evaluation.reference premelt_md runs the family's MD."""
+    path = tmp_path / "c.yaml"
+    text = "structures:\n  families:\n    premelt:\n      count: 0\n      melt_bilayers: 4\n"
+    path.write_text(text)
+    check_config(_filled(yaml.safe_load(text)), [path])  # auto: no premelt samples, no MD
+    path.write_text(text + "adapt:\n  evaluation:\n    reference: premelt_md\n")
+    config = _filled(yaml.safe_load(path.read_text()))
+    with pytest.raises(ConfigCheckError, match=r"c.yaml:5: key 'structures.families.premelt.mel"):
+        check_config(config, [path])
+
+
 def test_memory_estimate_grows_with_pixels_views_and_heights():
     afm = _filled({})["afm"]
     base, base_df = afm_memory_bytes(afm)

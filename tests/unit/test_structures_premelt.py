@@ -76,6 +76,23 @@ def test_samples_are_rigid_intact_frames_with_fixed_base_and_moving_top(frames):
         assert list(atoms.pbc) == [True, True, False]
 
 
+def test_held_out_twin_is_an_independent_trajectory_at_the_same_temperature(frames, tmp_path):
+    """Rule md_reference's trajectory: the same settings and temperature as trajectory 0, its
+    own proton disorder and thermostat seed, frames marked held_out (the training ones not)."""
+    twin_path = tmp_path / "twin.extxyz"
+    run_premelt_trajectory({**PREMELT, "held_out": True}, SEED, 0, twin_path,
+                           tmp_path / "twin.npz", platform="CPU")  # fmt: skip
+    twin, training = ase.io.read(twin_path, ":"), ase.io.read(frames[0], ":")
+    assert len(twin) == len(training)
+    assert all(a.info["held_out"] for a in twin) and "held_out" not in training[0].info
+    assert twin[0].info["temperature_k"] == training[0].info["temperature_k"]
+    assert np.allclose(twin[0].cell.lengths()[:2], training[0].cell.lengths()[:2])  # z: slab height
+    start, _, md_seed = premelt_start(PREMELT, SEED, 0)
+    twin_start, _, twin_seed = premelt_start(PREMELT, SEED, 0, held_out=True)
+    assert twin_seed != md_seed and not np.allclose(twin_start.positions, start.positions)
+    assert not np.allclose(twin[-1].positions, training[-1].positions)
+
+
 def test_frames_of_one_trajectory_differ_and_round_trip_through_the_importer(frames, tmp_path):
     a = generate_structure("premelt", 0, PREMELT, SEED, md_frames=frames)
     b = generate_structure("premelt", 2, PREMELT, SEED, md_frames=frames)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import zipfile
 
+import ase.io
 import h5py
 import matplotlib.image
 import numpy as np
@@ -103,6 +104,22 @@ def test_detector_is_trained_and_evaluated_and_a_train_edit_reruns_only_it(campa
     downstream |= {"adapt_compare", "figure_adaptation", "all", "total"}
     assert set(counts) <= downstream, counts
     assert counts["train"] == 1 and counts["evaluate"] == 1, counts
+
+
+@pytest.mark.skipif(not REAL_ADAPT, reason=f"no real cluster stacks in {EXPERIMENTAL}")
+def test_adaptation_is_scored_against_a_held_out_md_trajectory(campaign):
+    """adapt.evaluation.reference auto with a premelt sample: the reference is the held-out
+    twin of the premelt trajectory (rule md_reference), not a trajectory the dataset holds."""
+    work, config, _ = campaign
+    held_out = ase.io.read(work / "results/md/premelt_reference/traj000.extxyz", ":")
+    training = ase.io.read(work / "results/md/premelt/traj000.extxyz", ":")
+    assert all(a.info["held_out"] for a in held_out)
+    assert not np.allclose(held_out[0].positions, training[0].positions)
+    for method in config["adapt"]["methods"]:
+        metrics = json.loads((work / f"results/adapt/{method}/metrics.json").read_text())
+        reference = "premelt_md: results/md/premelt_reference/traj000.extxyz"
+        assert metrics["reference"] == reference, metrics["reference"]
+        assert metrics["distances"]["d_oo"]["n_reference"] > 0, metrics["distances"]["d_oo"]
 
 
 PAPER_FIGURES = ["structures_afm", "electrostatics", "detector", "diffusion"]

@@ -42,6 +42,8 @@ rule adapt:
         val="results/dataset/val.h5",
         model=adapt_base_model(),
         files=lambda wildcards: adapt_image_files(),
+        # the label-free reference's held-out MD (adapt.evaluation.reference; none: training)
+        reference_frames=adapt_reference_frames(),
     output:
         detector="results/adapt/{method}/detector.pt",
         predictions="results/adapt/{method}/predictions.extxyz",
@@ -79,6 +81,7 @@ rule adapt_compare:
         train="results/dataset/train.h5",
         model=adapt_base_model(),
         files=lambda wildcards: adapt_image_files(),
+        reference_frames=adapt_reference_frames(),
     output:
         csv=report(
             "results/adapt/comparison.csv",

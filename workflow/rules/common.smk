@@ -146,6 +146,15 @@ def premelt_md_frames():
     return [f"results/md/premelt/traj{t:03d}.extxyz" for t in range(n)]
 
 
+def premelt_reference_frames():
+    """Frames file of the held-out twin (rule md_reference) of the first trajectory at each
+    premelt temperature, in temperature order."""
+    settings = premelt_md_settings()
+    step = int(settings["trajectories_per_temperature"])
+    n = len(trajectory_temperatures(settings))
+    return [f"results/md/premelt_reference/traj{t:03d}.extxyz" for t in range(0, n, step)]
+
+
 # ---- afm stage: input functions and derived params
 def plot_afm_dft_inputs():
     """The DFT potential and record of the AFM figure's sample, only in Hartree mode: a
@@ -260,6 +269,15 @@ def adapt_translated(wildcards=None):
     if set(methods) & {"cyclegan", "hybrid"}:
         return {"translated": "results/adapt/translator/train_translated.h5"}
     return {}
+
+
+def adapt_reference_frames():
+    """The held-out MD of the label-free reference (adapt.evaluation.reference: premelt_md, or
+    auto in a campaign with premelt samples), else none: the training structures."""
+    reference = config["adapt"]["evaluation"]["reference"]
+    if reference == "auto":
+        reference = "premelt_md" if family_section("premelt")["count"] > 0 else "training"
+    return premelt_reference_frames() if reference == "premelt_md" else []
 
 
 def adapt_targets():

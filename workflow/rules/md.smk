@@ -1,5 +1,6 @@
 # MD stage: TIP4P/Ice trajectories (OpenMM) of an ice slab, one job per trajectory; the premelt
-# family's structure jobs take their samples from the frames (iceafm.structures.premelt).
+# family's structure jobs take their samples from the frames (iceafm.structures.premelt), and
+# rule adapt's label-free reference from held-out twins (rule md_reference).
 import json
 
 MD_RESOURCES = family_section("premelt")["resources"]
@@ -32,3 +33,17 @@ rule md:
         "../../envs/md.yaml"
     script:
         "../scripts/md.py"
+
+
+# The held-out twin of a trajectory (own proton disorder and thermostat seed, same settings):
+# the label-free reference of rule adapt (adapt.evaluation.reference), never a training sample.
+use rule md as md_reference with:
+    output:
+        "results/md/premelt_reference/traj{traj}.extxyz",
+    params:
+        settings=json.dumps({**premelt_md_settings(), "held_out": True}, sort_keys=True),
+        seed=config["structures"]["seed"],
+        trajectory=lambda wildcards: int(wildcards.traj),
+        checkpoint=lambda wildcards: f"scratch/md/premelt_reference/traj{wildcards.traj}.npz",
+    log:
+        "logs/md/premelt_reference/traj{traj}.log",

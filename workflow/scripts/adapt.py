@@ -22,6 +22,7 @@ with one_line_errors(snakemake.log[0], ValueError, OSError, what="adapt"):
         snakemake.output.predictions,
         snakemake.output.metrics,
         snakemake.output.log_csv,
+        list(snakemake.input.reference_frames),
     )
     print({k: v for k, v in metrics.items() if not isinstance(v, dict)})
 stamp_json_outputs(snakemake.output, snakemake.params.adapt)

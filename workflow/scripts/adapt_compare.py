@@ -17,5 +17,6 @@ with one_line_errors(snakemake.log[0], ValueError, OSError, what="adapt_compare"
         snakemake.input.get("translated"),
         snakemake.output.csv,
         (snakemake.output.png, snakemake.output.pdf),
+        list(snakemake.input.reference_frames),
     )
     print(f"best method: {best}")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -296,6 +297,51 @@ def reference_properties(split: str | Path, n_max: int, depth_a: float) -> dict[
     return pooled_properties(structures)
 
 
+def held_out_reference_properties(
+    frame_files: Sequence[str | Path], depth_a: float
+) -> dict[str, np.ndarray]:
+    """Local-structure properties of the top ``depth_a`` A (below the topmost O) of every frame
+    of the held-out MD trajectories ``frame_files`` (multi-frame extxyz of rule ``md_reference``:
+    slabs periodic in x and y; :func:`iceafm.metrics.label_free.surface_layer_properties`).
+
+    Raises:
+        AdaptError: a file without frames, or a frame without O or with a cell not orthogonal
+            in x and y.
+    """
+    from ase.io import read
+
+    from iceafm.metrics.label_free import surface_layer_properties
+
+    parts = []
+    for path in frame_files:
+        frames = read(path, index=":")
+        if not frames:
+            raise AdaptError(f"{path}: no frames, expected the held-out MD trajectory")
+        for k, atoms in enumerate(frames):
+            cell = np.asarray(atoms.cell)
+            symbols = atoms.get_chemical_symbols()
+            if "O" not in symbols or not np.allclose(cell[:2, :2], np.diag(np.diag(cell[:2, :2]))):
+                raise AdaptError(f"{path}: frame {k}: expected water with an orthogonal x, y cell")
+            parts.append(surface_layer_properties(symbols, atoms.positions,
+                                                  (cell[0, 0], cell[1, 1]), depth_a))  # fmt: skip
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def label_free_reference(
+    adapt: AdaptConfig, train_split: str | Path, depth_a: float,
+    reference_frames: Sequence[str | Path] = (),
+) -> tuple[dict[str, np.ndarray], str]:
+    """(properties, description) of the label-free reference: the held-out MD trajectories
+    ``reference_frames`` where given (``adapt.evaluation.reference``: premelt_md), else the
+    labelled top layers of ``evaluation.reference_structures`` training structures."""
+    if reference_frames:
+        files = ", ".join(str(f) for f in reference_frames)
+        return held_out_reference_properties(reference_frames, depth_a), f"premelt_md: {files}"
+    n_max = adapt.reference_structures
+    return (reference_properties(train_split, n_max, depth_a),
+            f"training: up to {n_max} structures of {train_split}")  # fmt: skip
+
+
 def resimulate(
     symbols: list[str], xyz_a: np.ndarray, origin_xy_a: tuple[float, float], width_a: float,
     detector: Any, afm: dict[str, Any], margin_a: float = 4.0,
@@ -353,16 +399,18 @@ def simulated_properties(detector: Any, split: str | Path, n_max: int) -> dict[s
 def evaluate_method(
     method: str, detector: Any, base: Any, adapt: AdaptConfig, split: Path,
     train_split: str | Path, real: list[tuple[str, np.ndarray, Any]], afm: dict[str, Any],
-    val_split: str | Path | None = None,
+    val_split: str | Path | None = None, reference_frames: Sequence[str | Path] = (),
 ) -> tuple[dict[str, Any], list[Any]]:
     """Label-free metrics of ``method``'s fine-tuned ``detector`` (see the module docstring)
-    and the predictions (ASE Atoms, one per real stack, x, y in A in the model-input frame).
+    and the predictions (ASE Atoms, one per real stack, x, y in A in the model-input frame),
+    against :func:`label_free_reference` (``reference_frames``: the held-out MD trajectories).
 
     With ``val_split``, also the distances of the detector's predictions on up to
     ``evaluation.reference_structures`` simulated validation stacks against the same reference
     (``*_simulated``): what the detector scores without any domain gap, the floor of the
-    real-image values (the reference is the ideal simulated lattice, so positional errors alone
-    give a nonzero distance; the thresholds were calibrated on that split)."""
+    real-image values (against the training reference, an ideal lattice for crystalline
+    structures, positional errors alone give a nonzero distance; the thresholds were calibrated
+    on that split)."""
     from ase import Atoms
 
     from iceafm.adapt.domain import detector_features, domain_classifier_accuracy
@@ -412,7 +460,8 @@ def evaluate_method(
             resim_values.append(r)
         per_stack[name] = entry
     n_reference = adapt.reference_structures
-    reference = reference_properties(train_split, n_reference, float(base.meta.depth_a))
+    reference, reference_name = label_free_reference(adapt, train_split,
+                                                     float(base.meta.depth_a), reference_frames)
     distances = distribution_distances(pooled_properties(structures), reference)
     floor = {"d_oo": {"energy": float("nan")}, "hbond": {"energy": float("nan")}}
     if val_split is not None:
@@ -442,6 +491,7 @@ def evaluate_method(
         "distances": distances,
         "distances_simulated": floor,
         "ranges": {k: list(v) for k, v in RANGES.items()},
+        "reference": reference_name,
         "per_stack": per_stack,
         "finetune_split": str(split),
         "decode": detector.meta.water.to_dict(),
@@ -464,12 +514,15 @@ def run_method(
     predictions_out: str | Path,
     metrics_out: str | Path,
     log_csv: str | Path,
+    reference_frames: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
     """Rule ``adapt``: fine-tune the base detector for ``method`` (resumable under
     ``state_dir``), calibrate its per-species thresholds on ``val_split``, predict every real
-    stack, evaluate; write the three outputs. With ``adapt.calibrate_augment``, ``augment``'s
-    noise, gradient and scan-line amplitudes are first measured on the real stacks
-    (:func:`iceafm.adapt.calibrate.calibrate_augment`, recorded as ``augment_calibration``)."""
+    stack, evaluate (against the held-out MD trajectories ``reference_frames`` where given:
+    :func:`label_free_reference`); write the three outputs. With ``adapt.calibrate_augment``,
+    ``augment``'s noise, gradient and scan-line amplitudes are first measured on the real
+    stacks (:func:`iceafm.adapt.calibrate.calibrate_augment`, recorded as
+    ``augment_calibration``)."""
     import torch
     from ase.io import write
 
@@ -511,7 +564,7 @@ def run_method(
     tuned.device = torch.device("cpu")
     save_detector(detector_out, tuned)
     metrics, frames = evaluate_method(method, tuned, base, adapt, split, train_split, real, afm,
-                                      val_split)
+                                      val_split, reference_frames)
     if calibration is not None:
         metrics["augment_calibration"] = calibration
     with atomic_path(predictions_out) as tmp:
@@ -627,6 +680,7 @@ def run_compare(
     translated: str | Path | None,
     csv_out: str | Path,
     figure_paths: tuple[str | Path, ...],
+    reference_frames: Sequence[str | Path] = (),
 ) -> str:
     """Rule ``adapt_compare``: ``comparison.csv`` (one row per method, plus which is best) and
     the figure (:func:`iceafm.figures.adapt.adapt_figure`); return the best method."""
@@ -651,8 +705,9 @@ def run_compare(
     predictions = {m: read(p, index=":") for m, p in predictions_paths.items()}
     simulated = split_stacks(train_split, 1)[0]
     moved = split_stacks(translated, 1)[0] if translated else None
-    distributions = {"reference": reference_properties(train_split, adapt.reference_structures,
-                                                       float(base.meta.depth_a))}  # fmt: skip
+    reference, _ = label_free_reference(adapt, train_split, float(base.meta.depth_a),
+                                        reference_frames)
+    distributions = {"reference": reference}
     for method, frames in predictions.items():
         distributions[method] = pooled_properties(
             [(a.get_chemical_symbols(), a.positions) for a in frames]

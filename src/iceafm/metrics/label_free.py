@@ -165,6 +165,22 @@ def periodic_tiles(
     return list(symbols) * len(shifts), tiled, np.tile(np.arange(len(xyz)), len(shifts))
 
 
+def surface_layer_properties(
+    symbols: list[str], positions_a: np.ndarray, cell_xy_a: tuple[float, float], depth_a: float
+) -> dict[str, np.ndarray]:
+    """:func:`local_properties` of the atoms within ``depth_a`` A below the topmost O of a slab
+    periodic in x and y (orthogonal cell ``cell_xy_a``, A; :func:`periodic_tiles`): the surface
+    layer as a perfect detector would read it, plus ``o_per_a2`` [1]: its O per A^2."""
+    sym = np.asarray(symbols)
+    xyz = np.asarray(positions_a, dtype=np.float64).reshape(-1, 3)
+    oxygen = sym == "O"
+    top = xyz[:, 2] >= xyz[oxygen, 2].max() - depth_a
+    return {
+        **local_properties(*periodic_tiles(list(sym[top]), xyz[top], cell_xy_a)),
+        "o_per_a2": np.array([(top & oxygen).sum() / (cell_xy_a[0] * cell_xy_a[1])]),
+    }
+
+
 def pooled_properties(structures: list[tuple[list[str], np.ndarray]]) -> dict[str, np.ndarray]:
     """:func:`local_properties` of several (symbols, positions) structures, concatenated."""
     parts = [local_properties(s, p) for s, p in structures]

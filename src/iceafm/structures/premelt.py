@@ -28,6 +28,10 @@ from iceafm.structures.ice_basal import basal_slab, genice_seed_from
 MD_STREAM = 1
 """Last SeedSequence entry of trajectory streams ([seed, family, trajectory, 1]); sample
 streams have three entries, so the two never coincide."""
+HELD_OUT_MD_STREAM = 2
+"""Last SeedSequence entry of the held-out trajectories ([seed, family, trajectory, 2]): the
+label-free reference of rule ``adapt`` (``adapt.evaluation.reference``), independent of every
+training trajectory (its own GenIce proton disorder and thermostat seed)."""
 
 
 def trajectory_temperatures(params: dict) -> list[float]:
@@ -68,8 +72,11 @@ def sample_source(index: int, params: dict) -> tuple[int, int]:
     return index % n_traj, index // n_traj
 
 
-def premelt_start(params: dict, seed: int, trajectory: int) -> tuple[Atoms, np.ndarray, int]:
-    """Starting slab of ``trajectory``: (atoms, fixed-water mask [n_water], MD seed)."""
+def premelt_start(
+    params: dict, seed: int, trajectory: int, held_out: bool = False
+) -> tuple[Atoms, np.ndarray, int]:
+    """Starting slab of ``trajectory`` (``held_out``: of its held-out twin at the same
+    temperature, :data:`HELD_OUT_MD_STREAM`): (atoms, fixed-water mask [n_water], MD seed)."""
     bilayers, melt = int(params["bilayers"]), int(params["melt_bilayers"])
     if not 1 <= melt < bilayers:
         raise StructureError(
@@ -78,7 +85,8 @@ def premelt_start(params: dict, seed: int, trajectory: int) -> tuple[Atoms, np.n
     from iceafm.structures import FAMILY_CODES
 
     rng = np.random.default_rng(
-        np.random.SeedSequence([seed, FAMILY_CODES["premelt"], trajectory, MD_STREAM])
+        np.random.SeedSequence([seed, FAMILY_CODES["premelt"], trajectory,
+                                HELD_OUT_MD_STREAM if held_out else MD_STREAM])  # fmt: skip
     )
     supercell = (int(params["supercell"][0]), int(params["supercell"][1]))
     slab, bilayer_of_water = basal_slab(
@@ -98,13 +106,17 @@ def run_premelt_trajectory(
     threads: int = 1,
     log: Callable[[str], None] = print,
 ) -> None:
-    """Run trajectory ``trajectory`` of the family and write its frames (multi-frame extxyz)."""
+    """Run trajectory ``trajectory`` of the family and write its frames (multi-frame extxyz).
+
+    ``params`` with ``held_out: true`` (rule ``md_reference``; the family section has no such
+    key): run its held-out twin instead (:func:`premelt_start`), frames marked ``held_out``."""
     temperatures = trajectory_temperatures(params)
     if not 0 <= trajectory < len(temperatures):
         raise StructureError(
             f"premelt: trajectory {trajectory}, expected 0 .. {len(temperatures) - 1}"
         )
-    slab, fixed, md_seed = premelt_start(params, seed, trajectory)
+    held_out = bool(params.get("held_out", False))
+    slab, fixed, md_seed = premelt_start(params, seed, trajectory, held_out)
     settings = md_settings(params, temperatures[trajectory])
     frames = run_trajectory(
         slab, fixed, settings, md_seed, checkpoint, checkpoint_every_ps, platform, threads, log
@@ -119,6 +131,8 @@ def run_premelt_trajectory(
                 f"correction, basal slab from genice3"
             ),
         )
+        if held_out:
+            frame.info["held_out"] = True
     with atomic_path(out) as tmp:
         ase.io.write(tmp, frames, format="extxyz")
 
