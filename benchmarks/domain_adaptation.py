@@ -38,7 +38,8 @@ stacks, iceafm.adapt.calibrate), outside ``best_method``.
 Reference: the headline energy distances are against the held-out trajectory of the
 premelting-surface MD of benchmarks/premelt_md.py (its checkpoints must be here); each method's
 ``training_reference`` holds the same against the training structures' own top layers (as the
-workflow's rule adapt computes them; for tiny and small an ideal lattice).
+workflow's rule adapt computes them with ``adapt.evaluation.reference: training``; for tiny and
+small an ideal lattice; its default with premelt samples is held-out premelt MD, as here).
 ``reference_sensitivity`` gives the floor of each reference: the true MD surfaces against it.
 ``--analyse-only`` recomputes ``paired_bootstrap`` and ``reference_sensitivity`` from the saved
 predictions of the last run without training or predicting.
@@ -336,7 +337,8 @@ REFERENCE = (
     "266 K, pooled (benchmarks/premelt_md.py; 300 ps dropped, frames 200 ps apart, periodic in x "
     "and y); the thermal sizes' campaigns train on runs 2 and 3. training_reference (and every "
     "raw_decode value): the same distances against the labelled top 3 A of the training "
-    "structures, as the workflow's rule adapt computes them (tiny, small: ideal GenIce slabs, "
+    "structures, as the workflow's rule adapt computes them with adapt.evaluation.reference "
+    "training (tiny, small: ideal GenIce slabs, "
     "d_OO 2.76 A for every O); *_simulated: the detector on the simulated validation stacks "
     "against that training reference (no domain gap)."
 )
@@ -376,7 +378,7 @@ def raw_decode_metrics(
 
 
 def training_reference(train: Path, base: Path, section: dict) -> tuple[dict, float]:
-    """(reference properties, depth A): the workflow's reference (rule adapt), the labelled top
+    """(reference properties, depth A): rule adapt's ``training`` reference, the labelled top
     ``depth`` A (the base detector's label depth) of the simulated training structures."""
     from iceafm.adapt.pipeline import reference_properties
     from iceafm.models import load_detector
