@@ -313,7 +313,10 @@ def _read_sxm(path: Path) -> tuple[np.ndarray, tuple[float, float], list[str]]:
 
 
 def _read_cell_txt(folder: Path) -> tuple[float, float] | None:
-    """Scan size (A) from AmorAFM's ``cell.txt`` (a title line, then width [height] in nm)."""
+    """Scan size (A) from AmorAFM's ``cell.txt`` (a title line, then width [height] in nm):
+    width along the image columns (x), height along its rows (y). AmorAFM's own reader
+    (``DetectDataset.read_cell_info``) swaps the two numbers but also turns the image by 270
+    degrees, which puts the same lengths on the same image axes."""
     path = folder / "cell.txt"
     if not path.is_file():
         return None
