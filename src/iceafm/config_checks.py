@@ -149,6 +149,12 @@ def _check_premelt_frames(premelt: Mapping[str, Any], where: _Where) -> None:
     from iceafm.structures.premelt import capacity, trajectory_temperatures
 
     frames = capacity(premelt) // len(trajectory_temperatures(premelt))
+    if frames == 0:
+        raise ConfigCheckError(
+            f"{where('structures.families.premelt.production_ps')} = {premelt['production_ps']}: "
+            f"no frame at frame_spacing_ps = {premelt['frame_spacing_ps']}; expected "
+            "production_ps >= frame_spacing_ps"
+        )
     if premelt["count"] > capacity(premelt):
         raise ConfigCheckError(
             f"{where('structures.families.premelt.count')} = {premelt['count']}: expected at "

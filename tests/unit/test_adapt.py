@@ -193,6 +193,9 @@ def test_held_out_md_reference_reads_the_periodic_surface_layer_of_every_frame(t
     write(tmp_path / "skewed.extxyz", [slab, skewed], format="extxyz")
     with pytest.raises(AdaptError, match="skewed.extxyz: frame 1: expected water with an orth"):
         held_out_reference_properties([tmp_path / "skewed.extxyz"], 2.0)
+    (tmp_path / "empty.extxyz").write_text("")
+    with pytest.raises(AdaptError, match="empty.extxyz: .*expected the held-out MD trajectory"):
+        held_out_reference_properties([tmp_path / "empty.extxyz"], 2.0)
 
 
 def test_frechet_distance_known_answers():

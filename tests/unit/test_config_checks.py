@@ -61,6 +61,13 @@ def test_premelt_md_is_checked_when_only_the_held_out_reference_runs_it(tmp_path
     config = _filled(yaml.safe_load(path.read_text()))
     with pytest.raises(ConfigCheckError, match=r"c.yaml:5: key 'structures.families.premelt.mel"):
         check_config(config, [path])
+    # a reference trajectory that would record no frame
+    text = text.replace("melt_bilayers: 4", "production_ps: 0.5")
+    path.write_text(text + "adapt:\n  evaluation:\n    reference: premelt_md\n")
+    config = _filled(yaml.safe_load(path.read_text()))
+    with pytest.raises(ConfigCheckError, match=r"c.yaml:5: key 'structures.families.premelt.pro"
+                       r"duction_ps' = 0.5: no frame at frame_spacing_ps = 1.0"):
+        check_config(config, [path])
 
 
 def test_memory_estimate_grows_with_pixels_views_and_heights():

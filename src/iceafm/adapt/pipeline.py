@@ -309,12 +309,16 @@ def held_out_reference_properties(
             in x and y.
     """
     from ase.io import read
+    from ase.io.formats import UnknownFileTypeError
 
     from iceafm.metrics.label_free import surface_layer_properties
 
     parts = []
     for path in frame_files:
-        frames = read(path, index=":")
+        try:
+            frames = read(path, index=":")
+        except (OSError, ValueError, UnknownFileTypeError) as err:
+            raise AdaptError(f"{path}: {err}; expected the held-out MD trajectory") from None
         if not frames:
             raise AdaptError(f"{path}: no frames, expected the held-out MD trajectory")
         for k, atoms in enumerate(frames):
