@@ -148,9 +148,13 @@ def test_bare_profile_name_works_after_setup_link(tmp_path: Path) -> None:
     assert "--ntasks=2" in lines["dft"][0]
 
 
-def _real_dft_submit_lines(tmp_path: Path, config: Path | None) -> tuple[list[str], str]:
-    """Submit the campaign's own dft rule (one structure already in place) under the SLURM
-    profile with the recording sbatch; return its sbatch option lines and Snakemake's output."""
+def _real_submit_lines(
+    tmp_path: Path, config: Path | None, target: str = "results/dft/ice_basal-00000/dft.json",
+    rule: str = "dft",
+) -> tuple[list[str], str]:
+    """Submit the campaign's own ``rule`` for ``target`` (one structure already in place, for
+    the dft rule) under the SLURM profile with the recording sbatch; return its sbatch option
+    lines and Snakemake's output."""
     env = _env(tmp_path)
     workdir = tmp_path / "run"
     (workdir / "results" / "structures").mkdir(parents=True)
@@ -165,7 +169,7 @@ def _real_dft_submit_lines(tmp_path: Path, config: Path | None) -> tuple[list[st
     cmd = [
         *SNAKEMAKE, "--profile", "profiles/slurm", "--directory", str(workdir),
         "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
-        "--latency-wait", "1", "results/dft/ice_basal-00000/dft.json",
+        "--latency-wait", "1", target,
     ]  # fmt: skip
     if config is not None:
         cmd += ["--configfile", str(config)]
@@ -174,13 +178,15 @@ def _real_dft_submit_lines(tmp_path: Path, config: Path | None) -> tuple[list[st
         cwd=REPO, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     calls = record.read_text().splitlines() if record.exists() else []
-    return [c.split(" --wrap=")[0] for c in calls if "rule_dft" in c], proc.stdout + proc.stderr
+    ours = re.compile(rf"--comment '?rule_{rule}(_wildcards|'| |$)")
+    lines = [c.split(" --wrap=")[0] for c in calls if ours.search(c)]
+    return lines, proc.stdout + proc.stderr
 
 
 def test_shipped_config_with_one_rank_submits_a_plain_one_task_dft_job(tmp_path: Path) -> None:
     """The default config (dft.resources.ranks: 1) is not refused as a 1-task MPI job: the
     real dft rule submits a plain one-task job (gpaw runs without a launcher)."""
-    lines, output = _real_dft_submit_lines(tmp_path, None)
+    lines, output = _real_submit_lines(tmp_path, None)
     assert "must be greater than 1" not in output
     assert lines, output[-3000:]
     assert "--ntasks=1" in lines[0]
@@ -192,7 +198,20 @@ def test_several_ranks_make_an_mpi_dft_job(tmp_path: Path) -> None:
     text = config.read_text().replace("ranks: 1 ", "ranks: 4 ")
     assert "ranks: 4" in text
     config.write_text(text)
-    lines, output = _real_dft_submit_lines(tmp_path, config)
+    lines, output = _real_submit_lines(tmp_path, config)
     assert lines, output[-3000:]
     assert "--ntasks=4" in lines[0]
     assert "--cpus-per-task=1" in lines[0]
+
+
+@pytest.mark.parametrize(("config", "gpu"), [("paper.yaml", True), ("config.yaml", False)])
+def test_md_with_a_gpu_goes_to_the_gpu_partition(tmp_path: Path, config: str, gpu: bool) -> None:
+    """The premelt MD asks for structures.families.premelt.resources.gpus GPUs (the paper 1,
+    the demo 0): with a GPU it is sent where the profile sends the GPU rules, else to the
+    default CPU partition."""
+    lines, output = _real_submit_lines(
+        tmp_path, REPO / "config" / config, "results/md/premelt/traj000.extxyz", "md"
+    )
+    assert lines, output[-3000:]
+    assert (" -p gpu" in lines[0], "--gpus=1" in lines[0]) == (gpu, gpu), lines[0]
+    assert (" -p cpu" in lines[0]) == (not gpu), lines[0]

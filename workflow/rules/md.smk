@@ -4,6 +4,16 @@
 import json
 
 MD_RESOURCES = family_section("premelt")["resources"]
+# With GPUs, MD runs on the partition the profile gives the GPU rules (set-resources of rule
+# train, profiles/slurm: its gpu partition); CPU MD stays on the default partition.
+_GPU_PARTITION = workflow.resource_settings.overwrite_resources.get("train", {}).get(
+    "slurm_partition"
+)
+MD_SITE = (
+    {"slurm_partition": getattr(_GPU_PARTITION, "raw", _GPU_PARTITION)}
+    if MD_RESOURCES["gpus"] and _GPU_PARTITION is not None
+    else {}
+)
 
 
 rule md:
@@ -29,6 +39,7 @@ rule md:
         gpu=MD_RESOURCES["gpus"],
         platform=MD_RESOURCES["platform"],
         checkpoint_every_ps=MD_RESOURCES["checkpoint_every_ps"],
+        **MD_SITE,
     conda:
         "../../envs/md.yaml"
     script:
