@@ -3,15 +3,14 @@
 # rule adapt's label-free reference from held-out twins (rule md_reference).
 import json
 
+from iceafm.dft.batch import site_resources
+
 MD_RESOURCES = family_section("premelt")["resources"]
 # With GPUs, MD runs on the partition the profile gives the GPU rules (set-resources of rule
 # train, profiles/slurm: its gpu partition); CPU MD stays on the default partition.
-_GPU_PARTITION = workflow.resource_settings.overwrite_resources.get("train", {}).get(
-    "slurm_partition"
-)
 MD_SITE = (
-    {"slurm_partition": getattr(_GPU_PARTITION, "raw", _GPU_PARTITION)}
-    if MD_RESOURCES["gpus"] and _GPU_PARTITION is not None
+    site_resources(workflow.resource_settings.overwrite_resources, "train", ("slurm_partition",))
+    if MD_RESOURCES["gpus"]
     else {}
 )
 

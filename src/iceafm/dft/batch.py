@@ -136,12 +136,16 @@ def job_resources(section: Mapping[str, Any], n_members: int = 1) -> dict[str, A
     }
 
 
-def site_resources(overwrites: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """What a profile's ``set-resources`` give rule ``dft`` (Snakemake's parsed overwrites, by
-    rule) that a batch job needs as well: the site's ``mpi_launcher`` and ``cpus_per_task``
-    (memory and wall time come from ``dft.resources``)."""
-    site = overwrites.get("dft", {})
-    keys = ("mpi_launcher", "cpus_per_task")
+def site_resources(
+    overwrites: Mapping[str, Mapping[str, Any]],
+    rule: str = "dft",
+    keys: tuple[str, ...] = ("mpi_launcher", "cpus_per_task"),
+) -> dict[str, Any]:
+    """The ``keys`` that a profile's ``set-resources`` give ``rule`` (Snakemake's parsed
+    overwrites, by rule), as written there. Default: what rule ``dft`` gets that a DFT batch job
+    needs as well, the site's ``mpi_launcher`` and ``cpus_per_task`` (memory and wall time come
+    from ``dft.resources``); rule md takes train's ``slurm_partition`` for GPU MD."""
+    site = overwrites.get(rule, {})
     return {k: getattr(site[k], "raw", site[k]) for k in keys if k in site}
 
 
