@@ -108,6 +108,22 @@ def test_broken_waters_give_one_line_errors(tmp_path, edit, message):
     assert str(info.value).startswith("snap.xyz: ") and "\n" not in str(info.value)
 
 
+def test_gas_phase_water_above_the_slab_is_rejected_and_a_bound_one_kept(tmp_path):
+    """A molecule evaporated from the slab would set the AFM scan heights: refused, naming its
+    O in the file; the same molecule H-bonded on top (O-O 2.9 A) is part of the surface."""
+    slab = generate_structure("bilayer_metal", 0, FAMILIES["bilayer_metal"], seed=1)
+    o_top = slab.positions[slab.numbers == 8][np.argmax(slab.positions[slab.numbers == 8, 2])]
+    for lift, accepted in ((8.0, False), (2.9, True)):
+        atoms = slab + water(o_top + [0.0, 0.0, lift])
+        path = user_file(tmp_path, atoms, f"lift{lift:g}.xyz")
+        if accepted:
+            assert read_user_structure(path).info["n_water"] == slab.info["n_water"] + 1
+            continue
+        message = f"lift8.xyz: the water of atom {len(slab)} (O) at z {o_top[2] + lift:.2f} A"
+        with pytest.raises(StructureError, match=re.escape(message) + ".*no other atom within 4 A"):
+            read_user_structure(path)
+
+
 def test_oxygen_with_three_hydrogens_is_rejected(tmp_path):
     atoms = water(np.array([5.0, 5.0, 5.0])) + Atoms("H", positions=[[5.0, 4.05, 5.0]])
     atoms.cell = [10.0, 10.0, 10.0]

@@ -20,6 +20,9 @@ HBOND_OO_MAX_A = 3.5
 """H-bond criterion: donor O to acceptor O distance, A."""
 HBOND_ANGLE_MAX_DEG = 30.0
 """H-bond criterion: angle between O_d-H and O_d...O_a, degrees."""
+DETACHED_WATER_A = 4.0
+"""A water with no other atom within this distance of its own is in the gas phase, A (an
+H-bonded neighbour's O is about 2.8 A away, a metal surface under an adsorbed O 2.2-3 A)."""
 
 
 def water_topology(atoms: Atoms, source: str) -> np.ndarray:
@@ -139,16 +142,33 @@ def oh_bond_lengths(atoms: Atoms) -> np.ndarray:
     return lengths
 
 
-def closest_nonbonded_distance(atoms: Atoms) -> float:
-    """Shortest distance between atoms of different molecules (substrate atoms count as single
-    atoms), minimum image, A. Intramolecular O-H and H-H pairs are excluded."""
+def _molecule_of_atom(atoms: Atoms) -> np.ndarray:
+    """Molecule index of every atom [n_atoms] of a structure in canonical order (waters O,H,H
+    first): water m is m, each substrate atom its own molecule after them."""
     n_water = count_waters(atoms)
     molecule = np.arange(len(atoms))
     molecule[: 3 * n_water] = np.arange(3 * n_water) // 3
     molecule[3 * n_water :] = n_water + np.arange(len(atoms) - 3 * n_water)
+    return molecule
+
+
+def closest_nonbonded_distance(atoms: Atoms) -> float:
+    """Shortest distance between atoms of different molecules (substrate atoms count as single
+    atoms), minimum image, A. Intramolecular O-H and H-H pairs are excluded."""
+    molecule = _molecule_of_atom(atoms)
     i, j, d = neighbor_list("ijd", atoms, 3.0)
     other = molecule[i] != molecule[j]
     return float(d[other].min()) if other.any() else np.inf
+
+
+def detached_waters(atoms: Atoms) -> np.ndarray:
+    """Waters (index m of the canonical order, shape [k]) with no atom of another molecule or of
+    the substrate within :data:`DETACHED_WATER_A` of any of their atoms (minimum image): gas-
+    phase molecules, e.g. one that evaporated from an MD slab."""
+    molecule = _molecule_of_atom(atoms)
+    i, j = neighbor_list("ij", atoms, DETACHED_WATER_A)
+    bound = np.unique(molecule[i[molecule[i] != molecule[j]]])
+    return np.setdiff1d(np.arange(count_waters(atoms)), bound)
 
 
 def water_dipole_sum(atoms: Atoms) -> np.ndarray:

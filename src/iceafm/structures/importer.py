@@ -12,7 +12,13 @@ from ase import Atoms
 from ase.data import chemical_symbols
 from ase.neighborlist import neighbor_list
 
-from iceafm.structures.checks import canonical_order, check_cell, water_topology
+from iceafm.structures.checks import (
+    DETACHED_WATER_A,
+    canonical_order,
+    check_cell,
+    detached_waters,
+    water_topology,
+)
 from iceafm.structures.errors import StructureError
 
 READABLE_SUFFIXES = (".xyz", ".extxyz")
@@ -71,12 +77,39 @@ def check_atoms(atoms: Atoms, source: str) -> None:
         )
 
 
+def check_no_water_above_in_gas_phase(ordered: Atoms, waters: np.ndarray, source: str) -> None:
+    """Refuse a gas-phase water (:func:`detached_waters`) above every other atom of a structure
+    in canonical order (``waters`` [n_water, 3]: the file's atom indices of each water): the AFM
+    scan heights count from the topmost atom, so such a molecule (evaporated from an MD slab)
+    would lift the tip off the surface. A structure of gas-phase waters only is kept.
+
+    Raises:
+        StructureError: one line naming ``source``, the molecule's O (file index) and heights.
+    """
+    detached = detached_waters(ordered)
+    in_gas = np.zeros(len(ordered), dtype=bool)
+    in_gas[(3 * detached[:, None] + np.arange(3)).ravel()] = True
+    if not detached.size or in_gas.all():
+        return
+    z = ordered.positions[:, 2]
+    top = float(z[~in_gas].max())
+    for m in detached:
+        if z[3 * m] > top:
+            raise StructureError(
+                f"{source}: the water of atom {waters[m, 0]} (O) at z {z[3 * m]:.2f} A has no "
+                f"other atom within {DETACHED_WATER_A:g} A and lies above the rest of the "
+                f"structure (top {top:.2f} A): a gas-phase molecule would set the AFM scan "
+                "heights; expected it removed"
+            )
+
+
 def read_user_structure(path: str | os.PathLike) -> Atoms:
     """Read a user's .xyz/.extxyz file and return it in the project's water contract.
 
     Checks: a non-empty file; a slab cell with non-zero volume; every atom
     (:func:`check_atoms`); every H within 1.1 A of exactly one O, at 0.9-1.1 A; every O with
-    exactly two H. Waters are reordered O,H,H (by O index) and placed first; other species
+    exactly two H; no gas-phase water above the rest (:func:`check_no_water_above_in_gas_phase`).
+    Waters are reordered O,H,H (by O index) and placed first; other species
     (substrate atoms) follow in file order. Periodicity is taken from the file. info is
     replaced by family, source, params (JSON) and n_water; the caller adds seed and index.
 
@@ -102,6 +135,7 @@ def read_user_structure(path: str | os.PathLike) -> Atoms:
     if len(waters) == 0:
         raise StructureError(f"{source}: no water molecules (O with two H), expected at least one")
     ordered = canonical_order(atoms, waters)
+    check_no_water_above_in_gas_phase(ordered, waters, source)
     ordered.info = {
         "family": "import",
         "source": source,
