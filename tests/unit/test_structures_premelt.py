@@ -105,6 +105,22 @@ def test_frames_of_one_trajectory_differ_and_round_trip_through_the_importer(fra
     assert json.loads(header["params"]) == {k: v for k, v in PREMELT.items() if k != "count"}
 
 
+def test_a_molecule_evaporated_from_the_slab_is_not_in_the_sample(frames, tmp_path):
+    """A frame with one water 8 A above the slab (gas phase): the sample is the slab alone."""
+    trajectory = ase.io.read(frames[0], ":")
+    frame = trajectory[0]
+    top = frame.positions[frame.numbers == 8, 2].max()
+    vapour = frame.copy()
+    vapour.positions[:3] += [0.0, 0.0, top + 8.0 - vapour.positions[0, 2]]  # the first water
+    edited = tmp_path / "traj000.extxyz"
+    ase.io.write(edited, [vapour, *trajectory[1:]], format="extxyz")
+    clean = generate_structure("premelt", 0, PREMELT, SEED, md_frames=frames)
+    sample = generate_structure("premelt", 0, PREMELT, SEED, md_frames=[edited, *frames[1:]])
+    assert clean.info["gas_phase_waters_removed"] == 0
+    assert sample.info["gas_phase_waters_removed"] == 1 and len(sample) == len(clean) - 3
+    np.testing.assert_allclose(sample.positions, clean.positions[3:])
+
+
 def test_a_sample_beyond_the_frames_is_one_line():
     with pytest.raises(StructureError, match="only 2 frames"):
         sample_source(4, PREMELT)

@@ -22,6 +22,7 @@ from ase import Atoms
 from iceafm.io.atomic import atomic_path
 from iceafm.md.simulate import MDSettings, run_trajectory
 from iceafm.md.tip4p_ice import MELTING_POINT_K, TIP4P_ICE
+from iceafm.structures.checks import detached_waters
 from iceafm.structures.errors import StructureError
 from iceafm.structures.ice_basal import basal_slab, genice_seed_from
 
@@ -144,7 +145,9 @@ def _openmm_version() -> str:
 
 
 def generate_premelt(params: dict, index: int, md_frames: Sequence[str]) -> Atoms:
-    """Sample ``index`` of the family: its frame of its trajectory's frames file.
+    """Sample ``index`` of the family: its frame of its trajectory's frames file, without the
+    gas-phase waters (:func:`iceafm.structures.checks.detached_waters`; their count in
+    ``info["gas_phase_waters_removed"]``).
 
     Args:
         params: the family section (schema defaults filled).
@@ -161,4 +164,9 @@ def generate_premelt(params: dict, index: int, md_frames: Sequence[str]) -> Atom
     if atoms.info.get("trajectory") != trajectory:
         raise StructureError(f"premelt: {md_frames[trajectory]} is not trajectory {trajectory}")
     atoms.info["md_frame"] = frame
+    # a molecule that evaporated into the vacuum: pumped away in UHV before imaging, and the AFM
+    # scan heights would count from it
+    gas = detached_waters(atoms)
+    del atoms[(3 * gas[:, None] + np.arange(3)).ravel()]
+    atoms.info["gas_phase_waters_removed"] = int(gas.size)
     return atoms
