@@ -20,7 +20,7 @@ from ase.io import read
 
 from iceafm.cell import check_slab_cell
 from iceafm.diffusion.score_net import SPECIES
-from iceafm.structures.checks import count_waters
+from iceafm.structures.checks import count_waters, molecule_index
 
 
 class DiffusionDataError(ValueError):
@@ -72,14 +72,6 @@ class SlabBatch:
                 )
             )
         return out
-
-
-def molecule_index(atoms: Atoms) -> np.ndarray:
-    """Molecule per atom: a water (O,H,H triples first) shares one index; others get their own."""
-    n_water = count_waters(atoms)
-    mol = np.arange(len(atoms)) - 2 * n_water
-    mol[: 3 * n_water] = np.arange(3 * n_water) // 3
-    return mol
 
 
 def depth_below_top(atoms: Atoms) -> np.ndarray:

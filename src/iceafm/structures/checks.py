@@ -142,20 +142,19 @@ def oh_bond_lengths(atoms: Atoms) -> np.ndarray:
     return lengths
 
 
-def _molecule_of_atom(atoms: Atoms) -> np.ndarray:
-    """Molecule index of every atom [n_atoms] of a structure in canonical order (waters O,H,H
-    first): water m is m, each substrate atom its own molecule after them."""
+def molecule_index(atoms: Atoms) -> np.ndarray:
+    """Molecule of every atom [n_atoms] of a structure in canonical order (waters O,H,H first):
+    water m is m, each other atom (substrate) its own molecule after them."""
     n_water = count_waters(atoms)
-    molecule = np.arange(len(atoms))
+    molecule = np.arange(len(atoms)) - 2 * n_water
     molecule[: 3 * n_water] = np.arange(3 * n_water) // 3
-    molecule[3 * n_water :] = n_water + np.arange(len(atoms) - 3 * n_water)
     return molecule
 
 
 def closest_nonbonded_distance(atoms: Atoms) -> float:
     """Shortest distance between atoms of different molecules (substrate atoms count as single
     atoms), minimum image, A. Intramolecular O-H and H-H pairs are excluded."""
-    molecule = _molecule_of_atom(atoms)
+    molecule = molecule_index(atoms)
     i, j, d = neighbor_list("ijd", atoms, 3.0)
     other = molecule[i] != molecule[j]
     return float(d[other].min()) if other.any() else np.inf
@@ -165,7 +164,7 @@ def detached_waters(atoms: Atoms) -> np.ndarray:
     """Waters (index m of the canonical order, shape [k]) with no atom of another molecule or of
     the substrate within :data:`DETACHED_WATER_A` of any of their atoms (minimum image): gas-
     phase molecules, e.g. one that evaporated from an MD slab."""
-    molecule = _molecule_of_atom(atoms)
+    molecule = molecule_index(atoms)
     i, j = neighbor_list("ij", atoms, DETACHED_WATER_A)
     bound = np.unique(molecule[i[molecule[i] != molecule[j]]])
     return np.setdiff1d(np.arange(count_waters(atoms)), bound)
