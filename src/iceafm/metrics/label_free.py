@@ -165,36 +165,28 @@ def periodic_tiles(
     return list(symbols) * len(shifts), tiled, np.tile(np.arange(len(xyz)), len(shifts))
 
 
-def condensed_top_z(
-    symbols: list[str], positions_a: np.ndarray, cell_xy_a: tuple[float, float]
-) -> float:
-    """z (A) of the topmost O that has another O within :data:`HB_OO_A` (periodic in x and y,
-    orthogonal cell ``cell_xy_a``, A): the top of the condensed slab. A molecule that has left
-    it (evaporated in MD: no O neighbour) does not count; with no such pair, the topmost O."""
-    sym, tiled, original = periodic_tiles(symbols, positions_a, cell_xy_a)
-    oxygen = np.asarray(sym) == "O"
-    o_xyz, o_atom = tiled[oxygen], original[oxygen]
-    pairs = cKDTree(o_xyz).query_pairs(HB_OO_A, output_type="ndarray")
-    bonded = np.unique(o_atom[pairs[o_atom[pairs[:, 0]] != o_atom[pairs[:, 1]]]])
-    z = np.asarray(positions_a, dtype=np.float64).reshape(-1, 3)[:, 2]
-    if len(bonded) == 0:
-        return float(z[np.asarray(symbols) == "O"].max())
-    return float(z[bonded].max())
-
-
 def surface_layer_properties(
     symbols: list[str], positions_a: np.ndarray, cell_xy_a: tuple[float, float], depth_a: float
 ) -> dict[str, np.ndarray]:
-    """:func:`local_properties` of the atoms from ``depth_a`` A below the top of the condensed
-    slab (:func:`condensed_top_z`) up to an O-H bond above it, for a slab periodic in x and y
-    (orthogonal cell ``cell_xy_a``, A; :func:`periodic_tiles`): the surface layer as a perfect
-    detector would read it (molecules evaporated above it excluded), plus ``o_per_a2`` [1]:
-    its O per A^2."""
+    """:func:`local_properties` of the atoms within ``depth_a`` A below the topmost O of a slab
+    periodic in x and y (orthogonal cell ``cell_xy_a``, A; :func:`periodic_tiles`), waters O,H,H
+    first (MD frames): the surface layer as a perfect detector would read it, plus ``o_per_a2``
+    [1]: its O per A^2. Gas-phase waters (evaporated in MD;
+    :func:`iceafm.structures.checks.detached_waters`) are neither the top nor in the layer."""
+    from ase import Atoms
+
+    from iceafm.structures.checks import detached_waters
+
     sym = np.asarray(symbols)
     xyz = np.asarray(positions_a, dtype=np.float64).reshape(-1, 3)
-    oxygen = sym == "O"
-    z_top = condensed_top_z(symbols, xyz, cell_xy_a)
-    top = (xyz[:, 2] >= z_top - depth_a) & (xyz[:, 2] <= z_top + OH_BOND_A)
+    height = np.ptp(xyz[:, 2]) + 1.0
+    slab = Atoms(symbols, xyz, cell=[*cell_xy_a, height], pbc=(True, True, False))
+    condensed = np.ones(len(xyz), dtype=bool)
+    condensed[(3 * detached_waters(slab)[:, None] + np.arange(3)).ravel()] = False
+    if not (condensed & (sym == "O")).any():  # gas-phase waters only: no slab to take a top of
+        condensed[:] = True
+    oxygen = condensed & (sym == "O")
+    top = condensed & (xyz[:, 2] >= xyz[oxygen, 2].max() - depth_a)
     return {
         **local_properties(*periodic_tiles(list(sym[top]), xyz[top], cell_xy_a)),
         "o_per_a2": np.array([(top & oxygen).sum() / (cell_xy_a[0] * cell_xy_a[1])]),
