@@ -63,8 +63,8 @@ def generate_structure(
     Returns:
         Atoms, waters O,H,H first then substrate atoms; info holds family, seed, index, params
         (JSON string), n_water, generator, for metal samples metal, substrate, ice_strain, and
-        for premelt samples their MD frame's trajectory, temperature_k, md_frame and
-        gas_phase_waters_removed.
+        for premelt samples their MD frame's trajectory, temperature_k, md_frame (and
+        gas_phase_waters_removed if any).
     """
     if family not in FAMILY_CODES:
         raise StructureError(f"family {family!r}: expected one of {sorted(FAMILY_CODES)}")

@@ -146,7 +146,7 @@ def _openmm_version() -> str:
 
 def generate_premelt(params: dict, index: int, md_frames: Sequence[str]) -> Atoms:
     """Sample ``index`` of the family: its frame of its trajectory's frames file, without the
-    gas-phase waters (:func:`iceafm.structures.checks.detached_waters`; their count in
+    gas-phase waters (:func:`iceafm.structures.checks.detached_waters`; their count, if any, in
     ``info["gas_phase_waters_removed"]``).
 
     Args:
@@ -166,7 +166,9 @@ def generate_premelt(params: dict, index: int, md_frames: Sequence[str]) -> Atom
     atoms.info["md_frame"] = frame
     # a molecule that evaporated into the vacuum: pumped away in UHV before imaging, and the AFM
     # scan heights would count from it
+    # (recorded only when there was one: other samples' files stay as they were written before)
     gas = detached_waters(atoms)
-    del atoms[(3 * gas[:, None] + np.arange(3)).ravel()]
-    atoms.info["gas_phase_waters_removed"] = int(gas.size)
+    if gas.size:
+        del atoms[(3 * gas[:, None] + np.arange(3)).ravel()]
+        atoms.info["gas_phase_waters_removed"] = int(gas.size)
     return atoms
