@@ -172,17 +172,16 @@ def surface_layer_properties(
     periodic in x and y (orthogonal cell ``cell_xy_a``, A; :func:`periodic_tiles`), waters O,H,H
     first (MD frames): the surface layer as a perfect detector would read it, plus ``o_per_a2``
     [1]: its O per A^2. Gas-phase waters (evaporated in MD;
-    :func:`iceafm.structures.checks.detached_waters`) are neither the top nor in the layer."""
+    :func:`iceafm.structures.checks.gas_phase_atoms`) are neither the top nor in the layer."""
     from ase import Atoms
 
-    from iceafm.structures.checks import detached_waters
+    from iceafm.structures.checks import gas_phase_atoms
 
     sym = np.asarray(symbols)
     xyz = np.asarray(positions_a, dtype=np.float64).reshape(-1, 3)
     height = np.ptp(xyz[:, 2]) + 1.0
     slab = Atoms(symbols, xyz, cell=[*cell_xy_a, height], pbc=(True, True, False))
-    condensed = np.ones(len(xyz), dtype=bool)
-    condensed[(3 * detached_waters(slab)[:, None] + np.arange(3)).ravel()] = False
+    condensed = ~gas_phase_atoms(slab)
     if not (condensed & (sym == "O")).any():  # gas-phase waters only: no slab to take a top of
         condensed[:] = True
     oxygen = condensed & (sym == "O")

@@ -160,14 +160,15 @@ def closest_nonbonded_distance(atoms: Atoms) -> float:
     return float(d[other].min()) if other.any() else np.inf
 
 
-def detached_waters(atoms: Atoms) -> np.ndarray:
-    """Waters (index m of the canonical order, shape [k]) with no atom of another molecule or of
-    the substrate within :data:`DETACHED_WATER_A` of any of their atoms (minimum image): gas-
-    phase molecules, e.g. one that evaporated from an MD slab."""
+def gas_phase_atoms(atoms: Atoms) -> np.ndarray:
+    """Mask [n_atoms] of the atoms of gas-phase waters in a structure in canonical order (waters
+    O,H,H first): waters with no atom of another molecule or of the substrate within
+    :data:`DETACHED_WATER_A` of any of their atoms (minimum image), e.g. one that evaporated from
+    an MD slab."""
     molecule = molecule_index(atoms)
     i, j = neighbor_list("ij", atoms, DETACHED_WATER_A)
-    bound = np.unique(molecule[i[molecule[i] != molecule[j]]])
-    return np.setdiff1d(np.arange(count_waters(atoms)), bound)
+    bound = molecule[i[molecule[i] != molecule[j]]]
+    return (np.arange(len(atoms)) < 3 * count_waters(atoms)) & ~np.isin(molecule, bound)
 
 
 def water_dipole_sum(atoms: Atoms) -> np.ndarray:

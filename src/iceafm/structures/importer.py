@@ -16,7 +16,7 @@ from iceafm.structures.checks import (
     DETACHED_WATER_A,
     canonical_order,
     check_cell,
-    detached_waters,
+    gas_phase_atoms,
     water_topology,
 )
 from iceafm.structures.errors import StructureError
@@ -78,7 +78,7 @@ def check_atoms(atoms: Atoms, source: str) -> None:
 
 
 def check_no_water_above_in_gas_phase(ordered: Atoms, waters: np.ndarray, source: str) -> None:
-    """Refuse a gas-phase water (:func:`detached_waters`) above every other atom of a structure
+    """Refuse a gas-phase water (:func:`gas_phase_atoms`) above every other atom of a structure
     in canonical order (``waters`` [n_water, 3]: the file's atom indices of each water): the AFM
     scan heights count from the topmost atom, so such a molecule (evaporated from an MD slab)
     would lift the tip off the surface. A structure of gas-phase waters only is kept.
@@ -86,17 +86,15 @@ def check_no_water_above_in_gas_phase(ordered: Atoms, waters: np.ndarray, source
     Raises:
         StructureError: one line naming ``source``, the molecule's O (file index) and heights.
     """
-    detached = detached_waters(ordered)
-    in_gas = np.zeros(len(ordered), dtype=bool)
-    in_gas[(3 * detached[:, None] + np.arange(3)).ravel()] = True
-    if not detached.size or in_gas.all():
+    in_gas = gas_phase_atoms(ordered)
+    if not in_gas.any() or in_gas.all():
         return
     z = ordered.positions[:, 2]
     top = float(z[~in_gas].max())
-    for m in detached:
-        if z[3 * m] > top:
+    for o in np.flatnonzero(in_gas)[::3]:  # each gas-phase water's O
+        if z[o] > top:
             raise StructureError(
-                f"{source}: the water of atom {waters[m, 0]} (O) at z {z[3 * m]:.2f} A has no "
+                f"{source}: the water of atom {waters[o // 3, 0]} (O) at z {z[o]:.2f} A has no "
                 f"other atom within {DETACHED_WATER_A:g} A and lies above the rest of the "
                 f"structure (top {top:.2f} A): a gas-phase molecule would set the AFM scan "
                 "heights; expected it removed"

@@ -22,7 +22,7 @@ from ase import Atoms
 from iceafm.io.atomic import atomic_path
 from iceafm.md.simulate import MDSettings, run_trajectory
 from iceafm.md.tip4p_ice import MELTING_POINT_K, TIP4P_ICE
-from iceafm.structures.checks import detached_waters
+from iceafm.structures.checks import gas_phase_atoms
 from iceafm.structures.errors import StructureError
 from iceafm.structures.ice_basal import basal_slab, genice_seed_from
 
@@ -146,7 +146,7 @@ def _openmm_version() -> str:
 
 def generate_premelt(params: dict, index: int, md_frames: Sequence[str]) -> Atoms:
     """Sample ``index`` of the family: its frame of its trajectory's frames file, without the
-    gas-phase waters (:func:`iceafm.structures.checks.detached_waters`; their count, if any, in
+    gas-phase waters (:func:`iceafm.structures.checks.gas_phase_atoms`; their count, if any, in
     ``info["gas_phase_waters_removed"]``).
 
     Args:
@@ -164,11 +164,11 @@ def generate_premelt(params: dict, index: int, md_frames: Sequence[str]) -> Atom
     if atoms.info.get("trajectory") != trajectory:
         raise StructureError(f"premelt: {md_frames[trajectory]} is not trajectory {trajectory}")
     atoms.info["md_frame"] = frame
-    # a molecule that evaporated into the vacuum: pumped away in UHV before imaging, and the AFM
-    # scan heights would count from it
-    # (recorded only when there was one: other samples' files stay as they were written before)
-    gas = detached_waters(atoms)
-    if gas.size:
-        del atoms[(3 * gas[:, None] + np.arange(3)).ravel()]
-        atoms.info["gas_phase_waters_removed"] = int(gas.size)
+    # A molecule evaporated into the vacuum is pumped away in UHV before imaging, and the AFM
+    # scan heights would count from it. Recorded only when there was one: the other samples'
+    # files stay as earlier versions wrote them.
+    gas = gas_phase_atoms(atoms)
+    if gas.any():
+        del atoms[np.flatnonzero(gas)]
+        atoms.info["gas_phase_waters_removed"] = int(gas.sum()) // 3
     return atoms
