@@ -183,7 +183,7 @@ def test_held_out_md_reference_reads_the_periodic_surface_layer_of_every_frame(t
     assert len(layer["d_oo"]) == n_top and np.allclose(layer["d_oo"], 2.76, atol=0.02)
     assert sorted(layer["ring_size"]) == [6.0] * (n_top // 2)
     assert layer["o_per_a2"] == pytest.approx([n_top / (cell_xy[0] * cell_xy[1])])
-    # a molecule evaporated 6 A above the slab (no O within 3.5 A) is not its top: same layer
+    # a molecule evaporated 6 A above the slab (no atom within 4 A) is not its top: same layer
     o_top = slab.positions[slab.numbers == 8][:, 2].max()
     vapour = slab + Atoms("OH2", [(1.0, 1.0, 0.0), (1.96, 1.0, 0.0), (0.76, 1.93, 0.0)])
     vapour.positions[-3:, 2] += o_top + 6.0
