@@ -10,9 +10,8 @@ charges; ``--size thermal``: also water clusters on metal and frames of the prem
 MD of benchmarks/premelt_md.py, whose held-out trajectory is then the headline reference) and
 trains a base detector on it; every method then fine-tunes that base for the same number of
 epochs (``none`` is the baseline: plain simulated data). ``--device cuda`` trains on a GPU (the
-evaluation runs on the CPU); where the MD checkpoints are missing (a GPU node given only the
-dataset) the run stops with one line after the training and evaluation, and the same command
-where they are finishes it from the work folder. Writes
+evaluation runs on the CPU). The MD frames come from the repository
+(benchmarks/data/premelt_md_frames.npz, ``premelt_md.py --export-frames``). Writes
 ``benchmarks/results/domain_adaptation.json``: per method ``energy_distance_d_oo``,
 ``energy_distance_hbond`` (Huang et al.'s conventions: 2 E|X-Y| - E|X-X'| - E|Y-Y'| on min-max
 scaled values; the H-bond as the joint (O...O distance, O-H...O angle) of each bond),
@@ -36,7 +35,7 @@ the fine-tuned weights fixed. ``--seeds`` repeats every fine-tune and evaluation
 stacks, iceafm.adapt.calibrate), outside ``best_method``.
 
 Reference: the headline energy distances are against the held-out trajectory of the
-premelting-surface MD of benchmarks/premelt_md.py (its checkpoints must be here); each method's
+premelting-surface MD of benchmarks/premelt_md.py (its kept frames); each method's
 ``training_reference`` holds the same against the training structures' own top layers (as the
 workflow's rule adapt computes them with ``adapt.evaluation.reference: training``; for tiny and
 small an ideal lattice; its default with premelt samples is held-out premelt MD, as here).
@@ -48,9 +47,9 @@ predictions of the last run without training or predicting.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
-import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -61,6 +60,7 @@ import numpy as np
 import torch
 from ase import Atoms
 from common import RESULTS, machine_info, write_result
+from premelt_md import FRAMES as PREMELT_FRAMES
 
 from iceafm.adapt.pipeline import (
     AdaptConfig,
@@ -115,11 +115,9 @@ AFM = {
     "views": {"count": 2, "rotate": True, "seed": 0},
     "ff_step_a": 0.15,
 }  # fmt: skip
-#: Premelting-surface MD of benchmarks/premelt_md.py (TIP4P/Ice, 192 molecules, atoms O,H,H):
-#: its checkpoints, frame spacing and dropped equilibration (ps, its defaults), and the frames
-#: kept (every tenth after it: 50 ps apart) for ``reference_sensitivity``.
-PREMELT_MD = ROOT / "benchmarks" / "work" / "premelt_md"
-MD_FRAME_PS, MD_EQUILIBRATION_PS, MD_EVERY = 5.0, 300.0, 10
+#: Premelting-surface MD of benchmarks/premelt_md.py (TIP4P/Ice, 192 molecules, atoms O,H,H),
+#: as its ``--export-frames`` keeps it in the repository (premelt_md.FRAMES: every 50 ps after the
+#: first 300 ps of each trajectory); ``reference_sensitivity`` reads every one of those frames.
 #: The held-out trajectory of every temperature (the headline's thermal reference) and the
 #: others (the thermal campaign's training frames; reference_sensitivity).
 HELD_OUT_RUN, TRAINING_RUNS = 1, (2, 3)
@@ -225,31 +223,45 @@ def surface_crop(atoms: Atoms, depth_a: float) -> Atoms:
 MD_CROP_A = 7.0
 
 
+@functools.cache
+def premelt_frames() -> dict[str, np.ndarray]:
+    """The premelting-surface MD frames kept in the repository (premelt_md.FRAMES, written by
+    ``benchmarks/premelt_md.py --export-frames``: ``positions`` [n, 576, 3] A, per frame
+    ``temperature_k``, ``run``, ``time_ps``; ``symbols``, ``cell``); exits with one line where
+    the file is missing."""
+    if not PREMELT_FRAMES.exists():
+        sys.exit(f"{PREMELT_FRAMES}: missing, expected the premelting-surface MD frames (grow "
+                 "them on a GPU node with benchmarks/gpu_md_frames.sh, or on the CPU with "
+                 "benchmarks/premelt_md.py --grow-only, then --export-frames)")  # fmt: skip
+    with np.load(PREMELT_FRAMES) as data:
+        return {k: data[k] for k in data.files}
+
+
+def trajectory_frames(temperature_k: float, run: int) -> np.ndarray:
+    """Indices into :func:`premelt_frames` of trajectory ``run`` at ``temperature_k``, in time
+    order (empty where it was not grown)."""
+    frames = premelt_frames()
+    found = (frames["temperature_k"] == temperature_k) & (frames["run"] == run)
+    return np.flatnonzero(found)[np.argsort(frames["time_ps"][found], kind="stable")]
+
+
 def md_training_frames(runs: list[int], per_trajectory: int) -> list[tuple[str, Atoms]]:
     """(sample, atoms) of ``per_trajectory`` frames evenly over each premelting-surface
-    trajectory ``runs`` at each temperature of benchmarks/premelt_md.py (equilibration dropped;
-    read from its checkpoints, nothing run), cropped to the top MD_CROP_A."""
-    import premelt_md as md
-
-    from iceafm.md.tip4p_ice import MELTING_POINT_K
-    from iceafm.structures.ice_basal import basal_slab
-
-    slab, bilayer = basal_slab(md.SUPERCELL, md.BILAYERS, 10.0, genice_seed=11)
-    fixed = bilayer < md.FIXED_BILAYERS
-    first = int(MD_EQUILIBRATION_PS / MD_FRAME_PS)
+    trajectory ``runs`` at each temperature (:func:`premelt_frames`: equilibration dropped),
+    cropped to the top MD_CROP_A."""
+    frames = premelt_frames()
     out = []
-    for undercooling in md.UNDERCOOLINGS_K:
-        temperature = MELTING_POINT_K - undercooling
+    for temperature in MD_TEMPERATURES_K:
         for run in runs:
-            length = md.cached_ps(slab, fixed, temperature, MD_FRAME_PS, run)
-            if length <= MD_EQUILIBRATION_PS + MD_FRAME_PS * per_trajectory:
-                sys.exit(f"{md.checkpoint_path(temperature, run)}: {length:g} ps grown, expected "
-                         f"more than {MD_EQUILIBRATION_PS:g} ps (run benchmarks/premelt_md.py "
-                         "--grow-only first)")  # fmt: skip
-            frames = md.trajectory(slab, fixed, temperature, length, MD_FRAME_PS, run)
-            for k in np.linspace(first, len(frames) - 1, per_trajectory).round().astype(int):
-                out.append((f"premelt-{temperature:.0f}K-run{run}-f{k:04d}",
-                            surface_crop(frames[k], MD_CROP_A)))  # fmt: skip
+            pick = trajectory_frames(temperature, run)
+            if len(pick) < per_trajectory:
+                sys.exit(f"{PREMELT_FRAMES.name}: {len(pick)} frames of run {run} at "
+                         f"{temperature} K, expected at least {per_trajectory}")  # fmt: skip
+            for k in pick[np.linspace(0, len(pick) - 1, per_trajectory).round().astype(int)]:
+                atoms = Atoms(list(frames["symbols"]), frames["positions"][k].astype(float),
+                              cell=frames["cell"], pbc=(True, True, False))  # fmt: skip
+                out.append((f"premelt-{temperature}K-run{run}-t{frames['time_ps'][k]:05.0f}ps",
+                            surface_crop(atoms, MD_CROP_A)))  # fmt: skip
     return out
 
 
@@ -415,27 +427,21 @@ def bootstrap_vs_none(
 
 
 def md_top_layers(temperature_k: int, depth_a: float, runs: tuple[int, ...] = (1, 2, 3),
-                  every: int = MD_EVERY) -> dict[str, np.ndarray] | None:
+                  every: int = 1) -> dict[str, np.ndarray] | None:  # fmt: skip
     """Local-structure properties (periodic in x and y) of the top ``depth_a`` A of the MD
-    premelting surface at ``temperature_k`` (trajectories ``runs`` of benchmarks/premelt_md.py at
-    that temperature, equilibration dropped, every ``every``-th frame), and ``o_per_a2``: the O
-    per A^2 of that layer, one value per frame; None where none of them was run here."""
-    from premelt_md import checkpoint_path
-
+    premelting surface at ``temperature_k`` (trajectories ``runs``, every ``every``-th kept
+    frame of :func:`premelt_frames`), and ``o_per_a2``: the O per A^2 of that layer, one value
+    per frame; None where none of them was grown."""
     from iceafm.metrics.label_free import surface_layer_properties
 
-    files = [p for r in runs if (p := checkpoint_path(temperature_k, r)).exists()]
-    if not files:
+    frames = premelt_frames()
+    cell_xy = (float(frames["cell"][0, 0]), float(frames["cell"][1, 1]))
+    symbols = list(frames["symbols"])
+    parts = [surface_layer_properties(symbols, frames["positions"][k].astype(float), cell_xy,
+                                      depth_a)
+             for run in runs for k in trajectory_frames(temperature_k, run)[::every]]  # fmt: skip
+    if not parts:
         return None
-    parts = []
-    for path in files:
-        with np.load(path) as data:
-            frames, state = data["frames"], str(data["state_xml"])
-        box_nm = re.findall(r'<[AB] x="([^"]+)" y="([^"]+)"', state)
-        cell_xy = (10 * float(box_nm[0][0]), 10 * float(box_nm[1][1]))
-        symbols = ["O", "H", "H"] * (frames.shape[1] // 3)
-        parts += [surface_layer_properties(symbols, xyz, cell_xy, depth_a)
-                  for xyz in frames[int(MD_EQUILIBRATION_PS / MD_FRAME_PS)::every]]  # fmt: skip
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -477,21 +483,20 @@ MD_TEMPERATURES_K = (250, 260, 266)
 #: O found per A^2 of their scans over the thermal reference's O per A^2 (a recall the energy
 #: distances do not see: sparse, confident detections score well on them).
 SURFACE_STACKS = ("amorafm_ice_surface",)
-#: Its frames are 200 ps apart (about 1,100 O and 2,000 H-bonds in all): the paired bootstrap
-#: evaluates the 2D H-bond energy distance, quadratic in the reference's size, thousands of times.
-REFERENCE_EVERY = 40
+#: Every fourth kept frame, 200 ps apart: the paired bootstrap evaluates the 2D H-bond energy
+#: distance, quadratic in the reference's size, thousands of times.
+REFERENCE_EVERY = 4
 
 
 def thermal_reference(depth_a: float) -> dict[str, np.ndarray]:
     """The "thermal" headline reference: the top ``depth_a`` A of the held-out premelting-surface
-    trajectory (HELD_OUT_RUN) at every temperature, pooled; exits with one line where they are
-    missing (a GPU node's copy of the work folder: finish the run where the MD is)."""
+    trajectory (HELD_OUT_RUN) at every temperature, pooled; exits with one line where one is
+    missing."""
     parts = [md_top_layers(t, depth_a, (HELD_OUT_RUN,), REFERENCE_EVERY)
              for t in MD_TEMPERATURES_K]  # fmt: skip
     if any(part is None for part in parts):
-        sys.exit(f"{PREMELT_MD}: the held-out premelting trajectories (run {HELD_OUT_RUN} at "
-                 f"{MD_TEMPERATURES_K} K) are missing: rerun this command where they are (the "
-                 "trained states are kept)")  # fmt: skip
+        sys.exit(f"{PREMELT_FRAMES.name}: the held-out premelting trajectories (run "
+                 f"{HELD_OUT_RUN} at {MD_TEMPERATURES_K} K) are missing")  # fmt: skip
     return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
 
 

@@ -39,6 +39,12 @@ ideal lattice sites (see ``QLL_DEFINITION``). Premelting equilibrates over nanos
 al. 2008 ran several ns per point; Baran et al. 2024 hundreds of ns): on one shared CPU core
 about 1 ns per temperature fits.
 
+``--export-frames`` keeps every 10th frame (50 ps) after ``--equilibration-ps`` of the grown
+trajectories in the repository (``benchmarks/data/premelt_md_frames.npz``, float32, about 3 MB):
+the domain-adaptation benchmark's thermal reference and MD training frames, which then need
+neither the checkpoints (ignored) nor a GPU to regrow them; ``benchmarks/gpu_md_frames.sh``
+grows and exports them on a GPU node.
+
 Writes ``benchmarks/results/premelt_md.json`` and ``premelt_md.png`` (profiles, QLL against
 time, side view). Run: ``nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python
 benchmarks/premelt_md.py --grow-only --length-ps 1000`` (about 1 h on one core), then the same
@@ -89,6 +95,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine_info, write_result  # noqa: E402
 
 WORK = Path(__file__).resolve().parent / "work" / "premelt_md"
+#: The trajectories' frames kept in the repository (``--export-frames``): the domain-adaptation
+#: benchmark's thermal reference and MD training frames, readable without the checkpoints
+#: (ignored, and a GPU to regrow). Every EXPORT_EVERY-th frame after the equilibration.
+FRAMES = Path(__file__).resolve().parent / "data" / "premelt_md_frames.npz"
+EXPORT_EVERY = 10
 SUPERCELL, BILAYERS, FIXED_BILAYERS = (2, 2), 6, 1
 TIMESTEP_FS = 2.0
 OPENMM_STEPS, ASE_STEPS = 200, 5  # per timed stretch: about 0.5 s each on one core
@@ -514,6 +525,49 @@ def grow_parallel(slab, fixed, temperatures, runs, length_ps: float, frame_ps: f
           f"{length_ps:.0f} ps; the others stopped after {budget_s:.0f} s", flush=True)
 
 
+def export_frames(slab, fixed, temperatures, runs, frame_ps: float, equilibration_ps: float,
+                  path: Path = FRAMES, grown_on: str | None = None) -> None:  # fmt: skip
+    """Write every EXPORT_EVERY-th frame after ``equilibration_ps`` of each trajectory
+    ``runs`` x ``temperatures`` grown here (read from its checkpoint, nothing run) to ``path``
+    (compressed npz): ``positions`` [n_frames, n_atoms, 3] A float32 (molecules whole, O inside
+    the slab's lateral cell), per frame ``temperature_k``, ``run`` and ``time_ps`` (from the
+    start of the trajectory), ``symbols``, ``cell`` [3, 3] A (the slab's), ``fixed_water``
+    [n_water], and ``meta`` (JSON: settings, each trajectory's length, seed and digest, the
+    machine that exported them, ``grown_on``: the device that grew them)."""
+    first = int(round(equilibration_ps / frame_ps))
+    positions, temperature, run_of, time_ps, kept = [], [], [], [], []
+    for temperature_k in temperatures:
+        for run in runs:
+            length = cached_ps(slab, fixed, temperature_k, frame_ps, run)
+            if length <= equilibration_ps:
+                print(f"{temperature_k:.0f} K run {run}: {length:.0f} ps, not exported")
+                continue
+            frames = trajectory(slab, fixed, temperature_k, length, frame_ps, run)
+            frames = frames[first::EXPORT_EVERY]
+            positions += [frame.positions.astype(np.float32) for frame in frames]
+            temperature += [temperature_k] * len(frames)
+            run_of += [run] * len(frames)
+            time_ps += [frame.info["time_ps"] for frame in frames]
+            settings = settings_for(temperature_k, 0.0, frame_ps)
+            kept.append({"temperature_k": temperature_k, "run": run, "length_ps": length,
+                         "seed": md_seed(run), "frames": len(frames),
+                         "digest": run_digest(slab, fixed, settings, md_seed(run))})  # fmt: skip
+    meta = {**machine_info(("openmm",)), "frame_ps": frame_ps * EXPORT_EVERY,
+            "equilibration_dropped_ps": equilibration_ps, "timestep_fs": TIMESTEP_FS,
+            "slab": {"supercell": list(SUPERCELL), "bilayers": BILAYERS,
+                     "fixed_bilayers": FIXED_BILAYERS, "genice_seed": 11},
+            "grown_on": grown_on, "trajectories": kept}  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(
+            handle, positions=np.array(positions), temperature_k=np.array(temperature),
+            run=np.array(run_of), time_ps=np.array(time_ps),
+            symbols=np.array(slab.get_chemical_symbols()), cell=np.array(slab.cell[:]),
+            fixed_water=np.asarray(fixed), meta=np.array(json.dumps(meta)),
+        )  # fmt: skip
+    print(f"{path}: {len(positions)} frames of {len(kept)} trajectories", flush=True)
+
+
 def bulk_run(temperature_k: float, seed: int) -> dict[str, np.ndarray]:
     """Averaged q [n_frames, 128] and O distance to its lattice site (A, after the small drift
     of the whole box is removed) [n_frames, 128] of bulk ice Ih at ``temperature_k`` in the
@@ -706,6 +760,12 @@ def main() -> None:
     parser.add_argument("--speed-from", type=Path, default=None,
                         help="take the speed record from this --speed-out file (a GPU node's "
                         "run) instead of timing here")
+    parser.add_argument("--export-frames", type=Path, nargs="?", const=FRAMES, default=None,
+                        help=f"only write the grown trajectories' frames (every {EXPORT_EVERY}th "
+                        "after --equilibration-ps) to this npz (default: the tracked "
+                        f"{FRAMES.relative_to(FRAMES.parents[2])})")
+    parser.add_argument("--grown-on", default=None,
+                        help="--export-frames: the device that grew the trajectories (recorded)")
     parser.add_argument("--calibrate-only", action="store_true",
                         help="only run (and cache) the bulk ice references of the liquid cut")
     args = parser.parse_args()
@@ -721,6 +781,10 @@ def main() -> None:
         else:
             grow(slab, fixed, args.temperatures or temperatures, args.runs, args.length_ps,
                  args.chunk_ps, args.frame_ps, args.platform)  # fmt: skip
+        return
+    if args.export_frames:
+        export_frames(slab, fixed, temperatures, args.runs, args.frame_ps,
+                      args.equilibration_ps, args.export_frames, args.grown_on)  # fmt: skip
         return
     if args.calibrate_only:
         for temperature in temperatures:
