@@ -491,7 +491,7 @@ def grow(slab, fixed, temperatures, runs, length_ps: float, chunk_ps: float,
          frame_ps: float, platform: str = "CPU") -> None:  # fmt: skip
     """Run trajectories ``runs`` at each of ``temperatures`` to ``length_ps`` in rounds of
     ``chunk_ps`` (round robin), so that a run stopped early leaves them about equally long."""
-    for target in np.arange(chunk_ps, length_ps + chunk_ps / 2, chunk_ps):
+    for target in [*np.arange(chunk_ps, length_ps, chunk_ps), length_ps]:  # a short run too
         for temperature in temperatures:
             for run in runs:
                 trajectory(slab, fixed, temperature, min(float(target), length_ps), frame_ps, run,
