@@ -115,11 +115,9 @@ AFM = {
     "views": {"count": 2, "rotate": True, "seed": 0},
     "ff_step_a": 0.15,
 }  # fmt: skip
-#: Premelting-surface MD of benchmarks/premelt_md.py (TIP4P/Ice, 192 molecules, atoms O,H,H),
-#: as its ``--export-frames`` keeps it in the repository (premelt_md.FRAMES: every 50 ps after the
-#: first 300 ps of each trajectory); ``reference_sensitivity`` reads every one of those frames.
-#: The held-out trajectory of every temperature (the headline's thermal reference) and the
-#: others (the thermal campaign's training frames; reference_sensitivity).
+#: The premelting-surface MD (TIP4P/Ice, 192 molecules, atoms O,H,H; :func:`premelt_frames`): the
+#: held-out trajectory of every temperature (the headline's thermal reference) and the others
+#: (the thermal campaign's training frames; reference_sensitivity, which reads all their frames).
 HELD_OUT_RUN, TRAINING_RUNS = 1, (2, 3)
 
 
