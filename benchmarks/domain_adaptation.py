@@ -752,8 +752,10 @@ def main() -> None:
             "(O-O < 3.5 A, H...O < 2.6 A, H-O...O < 30 deg), a 2D energy distance; wasserstein_"
             "hbond: W1 of the O...O marginal. Reference: " + REFERENCE
         ),
+        # CPU threads of this run: a base trained with another count is another draw
+        # (the float reductions' order changes, and 150 epochs amplify it)
         "settings": {"size": args.size, **size, "afm": AFM, "trained_on": device_name,
-                     "predict_real": reader(),
+                     "threads": torch.get_num_threads(), "predict_real": reader(),
                      "dataset": str(args.dataset or "built here"), "base_model": str(base),
                      "translator": adapt.translator.to_dict()},  # fmt: skip
         "timings_s": timings,
