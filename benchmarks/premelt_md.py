@@ -444,13 +444,19 @@ def settings_for(temperature_k: float, length_ps: float, frame_ps: float) -> MDS
     )  # fmt: skip
 
 
+def trajectory_digest(slab, fixed, temperature_k: float, frame_ps: float, run: int) -> str:
+    """The checkpoint digest of trajectory ``run`` at ``temperature_k`` (its settings and seed;
+    the length does not enter it)."""
+    return run_digest(slab, fixed, settings_for(temperature_k, 0.0, frame_ps), md_seed(run))
+
+
 def cached_ps(slab, fixed, temperature_k: float, frame_ps: float, run: int) -> float:
     """Length (ps) of trajectory ``run`` at ``temperature_k`` in its checkpoint (0 if none or
     from other settings): what the analysis can read without running MD."""
     path = checkpoint_path(temperature_k, run)
     if not path.exists():
         return 0.0
-    digest = run_digest(slab, fixed, settings_for(temperature_k, 0.0, frame_ps), md_seed(run))
+    digest = trajectory_digest(slab, fixed, temperature_k, frame_ps, run)
     with np.load(path) as data:
         return len(data["frames"]) * frame_ps if str(data["digest"]) == digest else 0.0
 
@@ -548,10 +554,9 @@ def export_frames(slab, fixed, temperatures, runs, frame_ps: float, equilibratio
             temperature += [temperature_k] * len(frames)
             run_of += [run] * len(frames)
             time_ps += [frame.info["time_ps"] for frame in frames]
-            settings = settings_for(temperature_k, 0.0, frame_ps)
+            digest = trajectory_digest(slab, fixed, temperature_k, frame_ps, run)
             kept.append({"temperature_k": temperature_k, "run": run, "length_ps": length,
-                         "seed": md_seed(run), "frames": len(frames),
-                         "digest": run_digest(slab, fixed, settings, md_seed(run))})  # fmt: skip
+                         "seed": md_seed(run), "frames": len(frames), "digest": digest})
     meta = {**machine_info(("openmm",)), "frame_ps": frame_ps * EXPORT_EVERY,
             "equilibration_dropped_ps": equilibration_ps, "timestep_fs": TIMESTEP_FS,
             "slab": {"supercell": list(SUPERCELL), "bilayers": BILAYERS,
