@@ -40,8 +40,13 @@ premelting-surface MD of benchmarks/premelt_md.py (its kept frames); each method
 workflow's rule adapt computes them with ``adapt.evaluation.reference: training``; for tiny and
 small an ideal lattice; its default with premelt samples is held-out premelt MD, as here).
 ``reference_sensitivity`` gives the floor of each reference: the true MD surfaces against it.
-``--analyse-only`` recomputes ``paired_bootstrap`` and ``reference_sensitivity`` from the saved
-predictions of the last run without training or predicting.
+``--analyse-only`` recomputes ``paired_bootstrap``, ``reference_sensitivity``, the ``*_surface``
+values and ``published_yardstick`` from the saved predictions of the last run without training
+or predicting.
+
+Yardstick: ``published_yardstick`` scores AmorAFM's published prediction for the premelting-surface
+image against the same reference (and with its x, y scaled by 0.97-1.03, a scan-size error);
+``energy_distance_*_surface`` under each method are our detectors' values on that image alone.
 """
 
 from __future__ import annotations
@@ -331,7 +336,8 @@ def base_detector(paths: dict[str, Path], base: dict, work: Path, device: str) -
 
 
 KEYS = ("energy_distance_d_oo", "energy_distance_hbond", "wasserstein_d_oo",
-        "wasserstein_hbond", "o_density_ratio", "domain_classifier_accuracy",
+        "wasserstein_hbond", "energy_distance_d_oo_surface", "energy_distance_hbond_surface",
+        "o_density_ratio", "domain_classifier_accuracy",
         "fid_detector_features", "resim_pearson", "energy_distance_d_oo_simulated",
         "energy_distance_hbond_simulated")  # fmt: skip
 #: The extra entry of ``--calibrate-augment`` (its work folder and JSON key).
@@ -498,6 +504,30 @@ def thermal_reference(depth_a: float) -> dict[str, np.ndarray]:
     return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
 
 
+def label_free_values(structures: list[tuple[list[str], np.ndarray]], reference: dict) -> dict:
+    """The headline energy distances and Wasserstein-1 of ``structures`` ((symbols, positions
+    [n, 3] in A) each) pooled, against ``reference``."""
+    from iceafm.metrics.label_free import distribution_distances, pooled_properties
+
+    d = distribution_distances(pooled_properties(structures), reference,
+                               only=("d_oo", "hbond", "hbond_oo"))  # fmt: skip
+    return {
+        "energy_distance_d_oo": d["d_oo"]["energy"],
+        "energy_distance_hbond": d["hbond"]["energy"],
+        "wasserstein_d_oo": d["d_oo"]["wasserstein"],
+        "wasserstein_hbond": d["hbond_oo"]["wasserstein"],
+    }
+
+
+def surface_values(frames: list[Atoms], reference: dict) -> dict:
+    """The two energy distances of the predictions on SURFACE_STACKS alone (``*_surface``): the
+    system the thermal reference describes and the published yardstick covers."""
+    surface = [(a.get_chemical_symbols(), a.positions) for a in frames
+               if a.info["stack"] in SURFACE_STACKS]  # fmt: skip
+    values = label_free_values(surface, reference)
+    return {f"{k}_surface": values[k] for k in ("energy_distance_d_oo", "energy_distance_hbond")}
+
+
 def headline_values(metrics: dict, folder: Path, reference: dict) -> dict:
     """``metrics`` (a fine-tune's metrics.json) with its energy distances and Wasserstein-1
     against ``reference`` (from ``folder``'s predictions.extxyz, the real stacks) instead of the
@@ -505,24 +535,49 @@ def headline_values(metrics: dict, folder: Path, reference: dict) -> dict:
     ``folder/metrics_headline.json`` (the comparison table and figure read it)."""
     from ase.io import read
 
-    from iceafm.metrics.label_free import distribution_distances, pooled_properties
-
     frames = read(folder / "predictions.extxyz", ":")
-    pred = pooled_properties([(a.get_chemical_symbols(), a.positions) for a in frames])
-    d = distribution_distances(pred, reference, only=("d_oo", "hbond", "hbond_oo"))
-    values = {
-        "energy_distance_d_oo": d["d_oo"]["energy"],
-        "energy_distance_hbond": d["hbond"]["energy"],
-        "wasserstein_d_oo": d["d_oo"]["wasserstein"],
-        "wasserstein_hbond": d["hbond_oo"]["wasserstein"],
-    }
+    values = label_free_values([(a.get_chemical_symbols(), a.positions) for a in frames],
+                               reference)  # fmt: skip
     surface = [a for a in frames if a.info["stack"] in SURFACE_STACKS]
     found = sum(a.get_chemical_symbols().count("O") for a in surface)
     area = sum(float(np.prod(a.cell.lengths()[:2])) for a in surface)
-    out = {**metrics, **values, "training_reference": {k: metrics[k] for k in values},
+    out = {**metrics, **values, **surface_values(frames, reference),
+           "training_reference": {k: metrics[k] for k in values},
            "o_density_ratio": found / area / float(reference["o_per_a2"].mean())}  # fmt: skip
     (folder / "metrics_headline.json").write_text(json.dumps(out, indent=1, default=float) + "\n")
     return out
+
+
+#: AmorAFM's published prediction for the premelting-surface image (its own networks; O and H of
+#: the top 3 A of a 45 x 45 A region; the shared images' README): scored as ours are, it shows
+#: what a detector that reads that image well scores against our reference.
+PUBLISHED = IMAGES / "amorafm_ice_surface" / "amorafm_prediction.xyz"
+#: Lateral scale factors of the yardstick's sensitivity to a scan-size error (x, y; z kept).
+YARDSTICK_SCALES = (0.97, 0.99, 1.01, 1.03)
+
+
+def published_yardstick(reference: dict) -> dict:
+    """The headline distances of :data:`PUBLISHED` against ``reference`` (``published``), and the
+    same with its x, y scaled by each of YARDSTICK_SCALES (``lateral_scale``)."""
+    from ase.io import read
+
+    atoms = read(PUBLISHED)
+    symbols = atoms.get_chemical_symbols()
+
+    def scored(scale: float) -> dict:
+        return label_free_values([(symbols, atoms.positions * [scale, scale, 1.0])], reference)
+
+    return {
+        **scored(1.0),
+        "n_o": symbols.count("O"),
+        "lateral_scale": {f"{s:g}": scored(s) for s in YARDSTICK_SCALES},
+        "note": (
+            f"{PUBLISHED.parent.name}/{PUBLISHED.name}: AmorAFM's own prediction for the "
+            "premelting-surface image (Tang et al. 2025; not ground truth), scored against the "
+            "headline reference like our predictions; compare with each method's *_surface "
+            "values. lateral_scale: the same positions with x, y scaled (a scan-size error)"
+        ),
+    }
 
 
 def seed_repeats(
@@ -582,8 +637,11 @@ def beats_none(results: dict, best: str) -> bool | None:
 
 def analyse_only(args: argparse.Namespace, paths: dict[str, Path], base: Path,
                  section: dict) -> None:
-    """Add the paired bootstrap of the saved run (``--size``) to its JSON, which must exist and
-    be from the same size; every other value stays."""
+    """Add the paired bootstrap, reference sensitivity, each method's ``*_surface`` values and
+    the published yardstick of the saved run (``--size``) to its JSON, which must exist and be
+    from the same size; every other value stays."""
+    from ase.io import read
+
     path = RESULTS / f"{result_name(args.size)}.json"
     record = json.loads(path.read_text())
     if record["settings"]["size"] != args.size:
@@ -597,6 +655,10 @@ def analyse_only(args: argparse.Namespace, paths: dict[str, Path], base: Path,
     record["reference_sensitivity"] = reference_sensitivity(
         training, reference, depth
     )
+    for method in methods:
+        frames = read(WORK / args.size / method / "predictions.extxyz", ":")
+        record[method].update(surface_values(frames, reference))
+    record["published_yardstick"] = published_yardstick(reference)
     print(json.dumps(record["paired_bootstrap"], indent=1))
     print(json.dumps(record["reference_sensitivity"], indent=1))
     write_result(result_name(args.size), record)
@@ -743,6 +805,7 @@ def main() -> None:
                              if "none" in results else None),  # fmt: skip
         "seed_repeats": repeats,
         "reference_sensitivity": reference_sensitivity(training, reference, depth),
+        "published_yardstick": published_yardstick(reference),
         "ranges": results[best]["ranges"],
         "conventions": (
             "energy distance 2 E|X-Y| - E|X-X'| - E|Y-Y'| (Huang et al.'s water.energy_distance; "
