@@ -40,9 +40,9 @@ premelting-surface MD of benchmarks/premelt_md.py (its kept frames); each method
 workflow's rule adapt computes them with ``adapt.evaluation.reference: training``; for tiny and
 small an ideal lattice; its default with premelt samples is held-out premelt MD, as here).
 ``reference_sensitivity`` gives the floor of each reference: the true MD surfaces against it.
-``--analyse-only`` recomputes ``paired_bootstrap``, ``reference_sensitivity``, the ``*_surface``
-values and ``published_yardstick`` from the saved predictions of the last run without training
-or predicting.
+``--analyse-only`` recomputes ``paired_bootstrap`` (``--bootstrap 0`` keeps it),
+``reference_sensitivity``, the ``*_surface`` values, ``published_yardstick``, the comparison table
+and the figure from the saved predictions of the last run without training or predicting.
 
 Yardstick: ``published_yardstick`` scores AmorAFM's published prediction for the premelting-surface
 image against the same reference (and with its x, y scaled by 0.97-1.03, a scan-size error);
@@ -624,6 +624,18 @@ def seed_repeats(
     return out
 
 
+def compare(methods: list[str], size_name: str, section: dict, paths: dict[str, Path], base: Path,
+            translated: Path | None, reference: dict) -> None:
+    """The comparison table and figure of ``methods``' saved headline metrics and predictions,
+    the figure's reference distributions the headline ``reference``."""
+    run_compare(
+        {m: WORK / size_name / m / "metrics_headline.json" for m in methods},
+        {m: WORK / size_name / m / "predictions.extxyz" for m in methods}, section,
+        PREDICT_REAL, IMAGES, paths["train"], base, translated, WORK / size_name / "comparison.csv",
+        (RESULTS / f"{result_name(size_name)}.png",), reference=reference,
+    )  # fmt: skip
+
+
 def beats_none(results: dict, best: str) -> bool | None:
     """Whether ``best`` beats ``none`` on every headline metric (None without ``none``)."""
     if "none" not in results:
@@ -637,9 +649,10 @@ def beats_none(results: dict, best: str) -> bool | None:
 
 def analyse_only(args: argparse.Namespace, paths: dict[str, Path], base: Path,
                  section: dict) -> None:
-    """Add the paired bootstrap, reference sensitivity, each method's ``*_surface`` values and
-    the published yardstick of the saved run (``--size``) to its JSON, which must exist and be
-    from the same size; every other value stays."""
+    """Add the paired bootstrap (unless ``--bootstrap 0``: the saved one stays), reference
+    sensitivity, each method's ``*_surface`` values and the published yardstick of the saved run
+    (``--size``) to its JSON, which must exist and be from the same size, and redraw its
+    comparison table and figure; every other value stays."""
     from ase.io import read
 
     path = RESULTS / f"{result_name(args.size)}.json"
@@ -649,9 +662,10 @@ def analyse_only(args: argparse.Namespace, paths: dict[str, Path], base: Path,
     methods = [m for m in [*args.methods, CALIBRATED] if m in record]
     training, depth = training_reference(paths["train"], base, section)
     reference = thermal_reference(depth)
-    record["paired_bootstrap"] = bootstrap_vs_none(methods, args.size, reference, section,
-                                                   args.bootstrap)  # fmt: skip
-    record["paired_bootstrap"]["analysed"] = machine_info()["date"]
+    if args.bootstrap:
+        record["paired_bootstrap"] = bootstrap_vs_none(methods, args.size, reference, section,
+                                                       args.bootstrap)  # fmt: skip
+        record["paired_bootstrap"]["analysed"] = machine_info()["date"]
     record["reference_sensitivity"] = reference_sensitivity(
         training, reference, depth
     )
@@ -659,6 +673,9 @@ def analyse_only(args: argparse.Namespace, paths: dict[str, Path], base: Path,
         frames = read(WORK / args.size / method / "predictions.extxyz", ":")
         record[method].update(surface_values(frames, reference))
     record["published_yardstick"] = published_yardstick(reference)
+    translated = size_work(args.size) / "translated_train.h5"
+    compare([m for m in args.methods if m in record], args.size, section, paths, base,
+            translated if translated.exists() else None, reference)  # fmt: skip
     print(json.dumps(record["paired_bootstrap"], indent=1))
     print(json.dumps(record["reference_sensitivity"], indent=1))
     write_result(result_name(args.size), record)
@@ -681,13 +698,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="*", default=[],
                         help="repeat every method's fine-tune and evaluation with these "
                              "adapt.seed values (the main run is seed 0): seed_repeats")
-    parser.add_argument("--bootstrap", type=int, default=2000, help="paired bootstrap resamples")
+    parser.add_argument("--bootstrap", type=int, default=2000,
+                        help="paired bootstrap resamples (with --analyse-only, 0 keeps the saved "
+                             "bootstrap)")  # fmt: skip
     parser.add_argument("--device", default="cpu",
                         help="training device of the base, translator and fine-tunes (auto, cpu, "
                              "cuda); the evaluation runs on the CPU")
     parser.add_argument("--analyse-only", action="store_true",
-                        help="recompute the paired bootstrap from the saved predictions of the "
-                             "last run and update its JSON (no training, no prediction)")
+                        help="recompute the analysis (bootstrap, surface values, yardstick, "
+                             "figure) from the saved predictions of the last run and update its "
+                             "JSON (no training, no prediction)")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     size = SIZES[args.size]
@@ -772,12 +792,7 @@ def main() -> None:
         timings["seed_repeats_s"] = round(time.perf_counter() - t, 1)
     best = best_method(results)
     best_raw = best_method(raw) if raw else None
-    run_compare(
-        {m: WORK / args.size / m / "metrics_headline.json" for m in results},
-        {m: WORK / args.size / m / "predictions.extxyz" for m in results}, section,
-        PREDICT_REAL, IMAGES, paths["train"], base, translated, WORK / args.size / "comparison.csv",
-        (RESULTS / f"{result_name(args.size)}.png",),
-    )  # fmt: skip
+    compare(list(results), args.size, section, paths, base, translated, reference)
     record = {
         **machine_info(("torch", "scipy", "ppafm")),
         **{m: {**{k: results[m][k] for k in KEYS},

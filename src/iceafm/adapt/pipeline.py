@@ -685,9 +685,13 @@ def run_compare(
     csv_out: str | Path,
     figure_paths: tuple[str | Path, ...],
     reference_frames: Sequence[str | Path] = (),
+    reference: dict[str, np.ndarray] | None = None,
 ) -> str:
     """Rule ``adapt_compare``: ``comparison.csv`` (one row per method, plus which is best) and
-    the figure (:func:`iceafm.figures.adapt.adapt_figure`); return the best method."""
+    the figure (:func:`iceafm.figures.adapt.adapt_figure`); return the best method. The
+    figure's reference distributions are :func:`label_free_reference`'s, or ``reference``
+    (properties as :func:`iceafm.metrics.label_free.pooled_properties` gives them) where given:
+    the one the metrics were scored against."""
     from ase.io import read
 
     from iceafm.figures import save_figure
@@ -709,8 +713,9 @@ def run_compare(
     predictions = {m: read(p, index=":") for m, p in predictions_paths.items()}
     simulated = split_stacks(train_split, 1)[0]
     moved = split_stacks(translated, 1)[0] if translated else None
-    reference, _ = label_free_reference(adapt, train_split, float(base.meta.depth_a),
-                                        reference_frames)
+    if reference is None:
+        reference, _ = label_free_reference(adapt, train_split, float(base.meta.depth_a),
+                                            reference_frames)  # fmt: skip
     distributions = {"reference": reference}
     for method, frames in predictions.items():
         distributions[method] = pooled_properties(
