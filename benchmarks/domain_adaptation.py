@@ -185,6 +185,20 @@ SIZES["thermal_wide"] = {
              "nms_radius_a": NMS_RADIUS_A},
 }  # fmt: skip
 
+#: "bench": the shipped model's campaign (config/bench.yaml: ice, premelt MD, Cu bilayers, clusters
+#: on Cu/Au(111); 16 A at 0.25 A/px) and a detector trained on it as the base, both given
+#: (--dataset, --base-model: e.g. the shipped model); fine-tunes of 4 x 192 samples.
+SIZES["bench"] = {
+    "dataset_config": "config/bench.yaml",
+    "raw_decode": False,
+    "afm": full_config(str(ROOT / "config" / "bench.yaml"))["afm"],
+    "adapt": {
+        **SIZES["tiny"]["adapt"],
+        "finetune": {"epochs": 4, "batch_size": 8, "lr": 5e-4, "val_samples": 16,
+                     "samples_per_epoch": 192},
+    },
+}  # fmt: skip
+
 
 def size_work(size_name: str, campaign: bool = False) -> Path:
     """The work folder of a size's base detector and translator (``campaign``: of its campaign,
@@ -364,11 +378,12 @@ HEADLINE = ("energy_distance_d_oo", "energy_distance_hbond", "domain_classifier_
 
 def raw_decode_metrics(
     method: str, section: dict, paths: dict[str, Path], base: Path, translated: Path | None,
-    tuned_path: Path, out: Path,
+    tuned_path: Path, out: Path, afm: dict,
 ) -> dict:
     """The label-free metrics of ``method``'s fine-tuned detector (``tuned_path``) decoded
     without water assembly (thresholds recalibrated on val for that decode, as run_method
-    does); cached in ``out`` while its decode matches."""
+    does; ``afm``: the re-simulation's AFM section); cached in ``out`` while its decode
+    matches."""
     from iceafm.models import load_detector
     from iceafm.models.evaluate import calibrate_thresholds
 
@@ -386,7 +401,7 @@ def raw_decode_metrics(
     split = method_split(method, paths["train"], translated, tuned_path.parents[1] / "states",
                          adapt.seed)  # fmt: skip
     real = real_inputs(adapt, PREDICT_REAL, base_det, IMAGES)
-    metrics, _ = evaluate_method(method, tuned, base_det, adapt, split, paths["train"], real, AFM,
+    metrics, _ = evaluate_method(method, tuned, base_det, adapt, split, paths["train"], real, afm,
                                  paths["val"])  # fmt: skip
     metrics["threshold"] = tuned.meta.threshold
     out.mkdir(parents=True, exist_ok=True)
@@ -600,7 +615,7 @@ def seed_repeats(
             path = out / "metrics.json"
             metrics = saved_metrics(path) or with_reader(run_method(
                 method, {**section, "seed": seed, "calibrate_augment": name == CALIBRATED},
-                PREDICT_REAL, AFM, IMAGES, paths["train"],
+                PREDICT_REAL, SIZES[args.size].get("afm", AFM), IMAGES, paths["train"],
                 paths["val"], base, translated if method in ("cyclegan", "hybrid") else None,
                 WORK / args.size / f"seed{seed}" / "states", out / "detector.pt",
                 out / "predictions.extxyz", path, out / "finetune_log.csv",
@@ -711,6 +726,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     size = SIZES[args.size]
+    afm = size.get("afm", AFM)
+    if size.get("dataset_config") and not (args.dataset and args.base_model):
+        sys.exit(f"--size {args.size}: give --dataset (the splits of a {size['dataset_config']} "
+                 "campaign) and --base-model (the detector trained on them)")  # fmt: skip
     WORK.mkdir(parents=True, exist_ok=True)
     device_name = trained_on(size_work(args.size), args.device)
     t0 = time.perf_counter()
@@ -746,7 +765,7 @@ def main() -> None:
         out.mkdir(parents=True, exist_ok=True)
         metrics_path = out / "metrics.json"
         metrics = saved_metrics(metrics_path) or with_reader(run_method(
-            method, section, PREDICT_REAL, AFM, IMAGES, paths["train"], paths["val"],
+            method, section, PREDICT_REAL, afm, IMAGES, paths["train"], paths["val"],
             base, translated if method in ("cyclegan", "hybrid") else None,
             WORK / args.size / "states",
             out / "detector.pt", out / "predictions.extxyz", metrics_path,
@@ -761,7 +780,7 @@ def main() -> None:
         raw[method] = raw_decode_metrics(
             method, section, paths, base,
             translated if method in ("cyclegan", "hybrid") else None, out / "detector.pt",
-            WORK / args.size / "raw_decode" / method,
+            WORK / args.size / "raw_decode" / method, afm,
         )  # fmt: skip
         timings[f"{method}_raw_decode_s"] = round(time.perf_counter() - t, 1)
         print(method, "raw decode", {k: raw[method][k] for k in HEADLINE}, file=sys.stderr,
@@ -776,7 +795,7 @@ def main() -> None:
         out.mkdir(parents=True, exist_ok=True)
         metrics_path = out / "metrics.json"
         extra[CALIBRATED] = saved_metrics(metrics_path) or with_reader(
-            run_method("augment", {**section, "calibrate_augment": True}, PREDICT_REAL, AFM,
+            run_method("augment", {**section, "calibrate_augment": True}, PREDICT_REAL, afm,
                        IMAGES, paths["train"], paths["val"], base, None,
                        WORK / args.size / "states", out / "detector.pt",
                        out / "predictions.extxyz", metrics_path, out / "finetune_log.csv"),
@@ -832,7 +851,7 @@ def main() -> None:
         ),
         # CPU threads of this run: a base trained with another count is another draw
         # (the float reductions' order changes, and 150 epochs amplify it)
-        "settings": {"size": args.size, **size, "afm": AFM, "trained_on": device_name,
+        "settings": {"size": args.size, **size, "afm": afm, "trained_on": device_name,
                      "threads": torch.get_num_threads(), "predict_real": reader(),
                      "dataset": str(args.dataset or "built here"), "base_model": str(base),
                      "translator": adapt.translator.to_dict()},  # fmt: skip

@@ -1,7 +1,7 @@
 """Structure-from-AFM detector (issue 8): accuracy on the test split, throughput and memory.
 
     .venv/bin/python benchmarks/structure_from_afm.py --dataset /path/to/results/dataset \
-        [--model src/iceafm/models/pretrained/detector.pt]
+        [--model src/iceafm/models/pretrained/detector.pt] [--baseline-model OTHER.pt]
 
 Writes ``benchmarks/results/structure_from_afm.json``:
 - accuracy of the model on ``test.h5`` (AmorAFM's protocol made exact, iceafm.metrics.detection):
@@ -17,7 +17,12 @@ Writes ``benchmarks/results/structure_from_afm.json``:
   so the numbers measure the data pipeline's memory, which must not grow with the dataset;
 - ``amorafm_agreement_o_f1``, ``amorafm_shift_a``: O F1 at 1.0 A against AmorAFM's published
   prediction on the real premelting surface, after shift registration
-  (iceafm.metrics.agreement, iceafm.predict).
+  (iceafm.metrics.agreement, iceafm.predict);
+- ``real_n_o``, ``real_energy_distance_d_oo`` / ``_hbond`` (and ``*_surface``): O found on each
+  shared real stack and the label-free energy distances of the predictions against
+  benchmarks/domain_adaptation.py's headline reference (pooled; premelting surface alone);
+- ``baseline`` (``--baseline-model``): the accuracy, agreement and real-image keys of another
+  detector on the same test split and images, in the same run.
 """
 
 from __future__ import annotations
@@ -165,18 +170,60 @@ def predict_rate(detector, test_split: Path, n: int) -> float:
 
 
 def amorafm_keys(detector) -> dict:
-    """HOOK (lead wires the final form): agreement with AmorAFM's published prediction on the
-    real premelting surface, through iceafm.predict and iceafm.metrics.agreement."""
-    try:
-        from iceafm.io.stacks import read_stacks, with_scan_size
-        from iceafm.metrics.agreement import amorafm_agreement
-        from iceafm.predict import predict_stack
-    except ImportError as err:
-        return {"amorafm_agreement_o_f1": None, "amorafm_note": f"not available: {err}"}
+    """Agreement with AmorAFM's published prediction on the real premelting surface, through
+    iceafm.predict and iceafm.metrics.agreement."""
+    from iceafm.io.stacks import read_stacks, with_scan_size
+    from iceafm.metrics.agreement import amorafm_agreement
+    from iceafm.predict import predict_stack
+
     stack = with_scan_size(read_stacks(SURFACE)[0])
     prediction = predict_stack(detector, stack, "benchmark")
     result = amorafm_agreement(prediction, SURFACE / "amorafm_prediction.xyz", stack=stack)
     return {k: result[k] for k in result if k.startswith("amorafm_") or k.startswith("n_")}
+
+
+def real_image_keys(detector) -> dict:
+    """The detector on every shared real stack, read as the demo config's predict_real section
+    reads them (benchmarks/domain_adaptation.py's reader): O found per stack (``real_n_o``), and
+    the label-free energy distances of the predictions against that benchmark's headline
+    reference (the top 3 A of the held-out premelting-surface MD): pooled over every stack
+    (``real_energy_distance_*``) and on the premelting surface alone (``*_surface``)."""
+    from domain_adaptation import (
+        IMAGES,
+        PREDICT_REAL,
+        SURFACE_STACKS,
+        label_free_values,
+        thermal_reference,
+    )
+
+    from iceafm.io.stacks import stack_files
+    from iceafm.predict import configured_stack, predict_stack
+
+    reference = thermal_reference(float(detector.meta.depth_a))
+    found, structures, surface = {}, [], []
+    for entry in PREDICT_REAL["inputs"]:
+        for name in stack_files(IMAGES / entry):
+            p = predict_stack(detector, configured_stack(PREDICT_REAL, IMAGES, name), "benchmark")
+            structures.append((p.symbols, p.positions_a))
+            if name in SURFACE_STACKS:
+                surface.append(structures[-1])
+            found[name] = p.symbols.count("O")
+    pooled, alone = label_free_values(structures, reference), label_free_values(surface, reference)
+    keys = ("energy_distance_d_oo", "energy_distance_hbond")
+    return {
+        "real_n_o": found,
+        **{f"real_{k}": pooled[k] for k in keys},
+        **{f"real_{k}_surface": alone[k] for k in keys},
+    }
+
+
+def accuracy_keys(detector, test_split: Path) -> dict:
+    """The test-split summary, the AmorAFM agreement and the real-image keys of ``detector``."""
+    return {
+        **evaluate_split(detector, test_split)["summary"],
+        **amorafm_keys(detector),
+        **real_image_keys(detector),
+    }
 
 
 def main() -> None:
@@ -184,6 +231,9 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=Path("results/dataset"))
     parser.add_argument("--model", type=Path, default=PRETRAINED)
     parser.add_argument("--batches", type=int, default=12, help="batches for the throughputs")
+    parser.add_argument("--baseline-model", type=Path,
+                        help="another detector scored on the same test split and real images "
+                             "in the same run (baseline)")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
     detector = load_detector(args.model)
@@ -211,6 +261,11 @@ def main() -> None:
         record["train_peak_rss_mb_4x"] = peak_rss_mb(repeated, rss_config, work)
     record["rss_ratio_4x_over_1x"] = record["train_peak_rss_mb_4x"] / record["train_peak_rss_mb_1x"]
     record.update(amorafm_keys(detector))
+    record.update(real_image_keys(detector))
+    if args.baseline_model:
+        record["baseline"] = {"model": str(args.baseline_model),
+                              **accuracy_keys(load_detector(args.baseline_model),
+                                              args.dataset / "test.h5")}  # fmt: skip
     record["device"] = "cuda" if torch.cuda.is_available() else "cpu"
     print(json.dumps({k: v for k, v in record.items() if k != "metrics"}, indent=1, default=str))
     write_result("structure_from_afm", record)
