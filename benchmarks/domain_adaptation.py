@@ -597,12 +597,12 @@ def published_yardstick(reference: dict) -> dict:
 
 def seed_repeats(
     args: argparse.Namespace, paths: dict[str, Path], base: Path, section: dict,
-    translated: Path | None, results: dict, reference: dict,
+    translated: Path | None, results: dict, reference: dict, afm: dict,
 ) -> dict:
     """The headline metrics (against ``reference``) of every method fine-tuned and evaluated
     again with each ``adapt.seed`` of ``args.seeds`` (fine-tune order, hybrid blend weights,
     domain-classifier and FID draws; the base detector, translator and real stacks are the main
-    run's), under
+    run's; ``afm``: the re-simulation's AFM section), under
     ``WORK/<size>/seed<s>/`` (resumable); per method of ``results`` (``augment_calibrated``
     included) the values per seed (``"0"``: the main run), their mean and sample std, and each
     method minus ``none`` per seed."""
@@ -615,7 +615,7 @@ def seed_repeats(
             path = out / "metrics.json"
             metrics = saved_metrics(path) or with_reader(run_method(
                 method, {**section, "seed": seed, "calibrate_augment": name == CALIBRATED},
-                PREDICT_REAL, SIZES[args.size].get("afm", AFM), IMAGES, paths["train"],
+                PREDICT_REAL, afm, IMAGES, paths["train"],
                 paths["val"], base, translated if method in ("cyclegan", "hybrid") else None,
                 WORK / args.size / f"seed{seed}" / "states", out / "detector.pt",
                 out / "predictions.extxyz", path, out / "finetune_log.csv",
@@ -807,7 +807,7 @@ def main() -> None:
     if args.seeds:
         t = time.perf_counter()
         repeats = seed_repeats(args, paths, base, section, translated, {**results, **extra},
-                               reference)  # fmt: skip
+                               reference, afm)  # fmt: skip
         timings["seed_repeats_s"] = round(time.perf_counter() - t, 1)
     best = best_method(results)
     best_raw = best_method(raw) if raw else None
