@@ -187,17 +187,24 @@ SIZES["thermal_wide"] = {
 
 #: "bench": the shipped model's campaign (config/bench.yaml: ice, premelt MD, Cu bilayers, clusters
 #: on Cu/Au(111); 16 A at 0.25 A/px) and a detector trained on it as the base, both given
-#: (--dataset, --base-model: e.g. the shipped model); fine-tunes of 4 x 192 samples.
+#: (--dataset, --base-model: e.g. the shipped model); fine-tunes of 4 x 192 samples; the
+#: re-simulation uses that config's AFM section (:func:`size_afm`).
 SIZES["bench"] = {
     "dataset_config": "config/bench.yaml",
     "raw_decode": False,
-    "afm": full_config(str(ROOT / "config" / "bench.yaml"))["afm"],
     "adapt": {
         **SIZES["tiny"]["adapt"],
         "finetune": {"epochs": 4, "batch_size": 8, "lr": 5e-4, "val_samples": 16,
                      "samples_per_epoch": 192},
     },
 }  # fmt: skip
+
+
+def size_afm(size: dict) -> dict:
+    """The AFM section of a size's campaign: its ``dataset_config``'s, else :data:`AFM`."""
+    if "dataset_config" in size:
+        return full_config(str(ROOT / size["dataset_config"]))["afm"]
+    return AFM
 
 
 def size_work(size_name: str, campaign: bool = False) -> Path:
@@ -534,12 +541,17 @@ def label_free_values(structures: list[tuple[list[str], np.ndarray]], reference:
     }
 
 
-def surface_values(frames: list[Atoms], reference: dict) -> dict:
-    """The two energy distances of the predictions on SURFACE_STACKS alone (``*_surface``): the
-    system the thermal reference describes and the published yardstick covers."""
-    surface = [(a.get_chemical_symbols(), a.positions) for a in frames
-               if a.info["stack"] in SURFACE_STACKS]  # fmt: skip
-    values = label_free_values(surface, reference)
+def surface_frames(frames: list[Atoms]) -> list[Atoms]:
+    """The predictions (one Atoms per real stack) on SURFACE_STACKS."""
+    return [a for a in frames if a.info["stack"] in SURFACE_STACKS]
+
+
+def surface_values(surface: list[Atoms], reference: dict) -> dict:
+    """The two energy distances of the predictions on SURFACE_STACKS alone (``*_surface``, from
+    :func:`surface_frames`): the system the thermal reference describes and the published
+    yardstick covers."""
+    values = label_free_values([(a.get_chemical_symbols(), a.positions) for a in surface],
+                               reference)  # fmt: skip
     return {f"{k}_surface": values[k] for k in ("energy_distance_d_oo", "energy_distance_hbond")}
 
 
@@ -553,10 +565,10 @@ def headline_values(metrics: dict, folder: Path, reference: dict) -> dict:
     frames = read(folder / "predictions.extxyz", ":")
     values = label_free_values([(a.get_chemical_symbols(), a.positions) for a in frames],
                                reference)  # fmt: skip
-    surface = [a for a in frames if a.info["stack"] in SURFACE_STACKS]
+    surface = surface_frames(frames)
     found = sum(a.get_chemical_symbols().count("O") for a in surface)
     area = sum(float(np.prod(a.cell.lengths()[:2])) for a in surface)
-    out = {**metrics, **values, **surface_values(frames, reference),
+    out = {**metrics, **values, **surface_values(surface, reference),
            "training_reference": {k: metrics[k] for k in values},
            "o_density_ratio": found / area / float(reference["o_per_a2"].mean())}  # fmt: skip
     (folder / "metrics_headline.json").write_text(json.dumps(out, indent=1, default=float) + "\n")
@@ -686,7 +698,7 @@ def analyse_only(args: argparse.Namespace, paths: dict[str, Path], base: Path,
     )
     for method in methods:
         frames = read(WORK / args.size / method / "predictions.extxyz", ":")
-        record[method].update(surface_values(frames, reference))
+        record[method].update(surface_values(surface_frames(frames), reference))
     record["published_yardstick"] = published_yardstick(reference)
     translated = size_work(args.size) / "translated_train.h5"
     compare([m for m in args.methods if m in record], args.size, section, paths, base,
@@ -726,7 +738,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     size = SIZES[args.size]
-    afm = size.get("afm", AFM)
+    afm = size_afm(size)
     if size.get("dataset_config") and not (args.dataset and args.base_model):
         sys.exit(f"--size {args.size}: give --dataset (the splits of a {size['dataset_config']} "
                  "campaign) and --base-model (the detector trained on them)")  # fmt: skip
