@@ -283,6 +283,12 @@ def _check_afm(config: Mapping[str, Any], where: _Where, n_samples: int) -> None
             f"{df_bytes / 2**30:.3g} GiB of df each make a {dataset_bytes / 2**40:.3g} TiB "
             f"dataset; expected at most {MAX_DATASET_TIB:g} TiB"
         )
+    for name, bounds in afm.get("tip_ranges", {}).items():
+        if bounds is not None and bounds[0] > bounds[1]:
+            raise ConfigCheckError(
+                f"{where(f'afm.tip_ranges.{name}')} = {list(bounds)}: expected [low, high] with "
+                "low <= high"
+            )
     voxel = config.get("labels", {}).get("voxel_xy_px")
     ny, nx = scan_pixels(scan)
     if voxel is not None and voxel > min(ny, nx):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from afm_fixtures import flat_water, small_settings
 from ppafm import common as ppu
 
+from iceafm.afm.errors import AfmConfigError
 from iceafm.afm.forcefield import build_force_field, slab_z_range
-from iceafm.afm.params import CantileverParams
+from iceafm.afm.params import CantileverParams, TipRanges, settings_from_config
 from iceafm.afm.scan import fz_to_df, simulate_stacks
 from iceafm.afm.stack import simulate_structure
 from iceafm.afm.views import View, lab_to_scan, make_views
@@ -111,3 +114,35 @@ def test_a_negative_tip_is_pushed_off_the_oxygen_towards_its_lone_pairs():
     iy, ix = np.unravel_index(np.argmax(stack.df_hz[0, 0]), stack.df_hz.shape[2:])
     ox, oy = lab_to_scan(stack.views[0], settings.scan, atoms.positions[0, :2]) / 0.2
     assert abs(ix - ox) <= 2 and iy < oy - 2
+
+
+def test_tip_ranges_give_each_view_its_own_reproducible_tip():
+    """afm.tip_ranges: each view is scanned with its drawn tip (charge, stiffness), exactly as a
+    fixed-tip scan of that view with that tip; the draws repeat for the same seed."""
+    atoms = flat_water()
+    fixed = small_settings(electrostatics="point_charges", views=3, n_heights=3)
+    ranged = replace(fixed, tip_ranges=TipRanges(charge_e=(-0.2, 0.2), klat_n_m=(0.15, 0.35)))
+    stack = simulate_structure(atoms, ranged, seed=5)
+    charges = [t.charge_e for t in stack.tips]
+    assert len(set(charges)) == 3 and all(-0.2 <= q <= 0.2 for q in charges)
+    assert all(0.15 <= t.klat_n_m <= 0.35 for t in stack.tips)
+    assert [t.charge_e for t in simulate_structure(atoms, ranged, seed=5).tips] == charges
+    assert stack.tips[0].multipole == fixed.tip.multipole
+    for i, tip in enumerate(stack.tips):
+        alone = simulate_structure(atoms, replace(fixed, tip=tip), seed=5).df_hz[i]
+        np.testing.assert_allclose(stack.df_hz[i], alone, rtol=1e-5, atol=1e-6)
+    # the tip's charge shapes the image: a different draw, a different stack
+    plain = simulate_structure(atoms, fixed, seed=5)
+    assert all(t == fixed.tip for t in plain.tips)
+    assert np.abs(stack.df_hz - plain.df_hz).max() > 0.05 * np.abs(plain.df_hz).max()
+
+
+def test_tip_ranges_config_errors_name_the_key():
+    base = {"tip": {}, "scan": {}, "views": {}}
+    ok = settings_from_config({**base, "tip_ranges": {"charge_e": [-0.2, 0.1]}})
+    assert ok.tip_ranges.charge_e == (-0.2, 0.1) and ok.tip_ranges.klat_n_m is None
+    assert not settings_from_config(base).tip_ranges.enabled
+    with pytest.raises(AfmConfigError, match=r"afm.tip_ranges.charge_e: expected \[low, high\]"):
+        settings_from_config({**base, "tip_ranges": {"charge_e": [0.2, -0.2]}})
+    with pytest.raises(AfmConfigError, match="afm.tip_ranges: unknown key"):
+        settings_from_config({**base, "tip_ranges": {"sigma_a": [0.5, 1.0]}})

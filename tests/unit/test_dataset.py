@@ -47,7 +47,8 @@ def _campaign(tmp_path, n_ok=5):
             write_failed_npz(afm[-1], sample, settings, "DFT failed: SCF not converged")
             continue
         df = rng.normal(size=(2, 6, 32, 32)).astype(np.float32)
-        write_stack_npz(afm[-1], sample, settings, AfmStack(df, views, 5.0, np.eye(3)))
+        stack = AfmStack(df, views, 5.0, np.eye(3), [settings.tip] * 2)
+        write_stack_npz(afm[-1], sample, settings, stack)
     return samples, afm, labels
 
 

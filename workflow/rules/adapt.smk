@@ -52,7 +52,7 @@ rule adapt:
     params:
         adapt=lookup(dpath="adapt", within=config),
         predict_real=lookup(dpath="predict_real", within=config),
-        afm=lookup(dpath="afm", within=config),
+        afm=afm_params(),
         images_dir=adapt_images_dir(),
         state_dir="scratch/adapt/{method}",
     wildcard_constraints:

@@ -13,7 +13,7 @@ for _batch in BATCHES:
             # update: Snakemake keeps finished members when the batch reruns (iceafm.batches)
             [update(f"results/afm/{s}.npz") for s in _batch.members],
         params:
-            afm=lookup(dpath="afm", within=config),
+            afm=afm_params(),
             members=list(_batch.members),
         log:
             f"logs/afm/{_batch.name}.log",
@@ -83,7 +83,7 @@ rule plot_afm:
         ),
         electrostatics_pdf="results/figures/afm_electrostatics.pdf",
     params:
-        afm=lookup(dpath="afm", within=config),
+        afm=afm_params(),
         sample=lambda wildcards: plot_samples()[0],
     log:
         "logs/plot_afm/plot_afm.log",

@@ -99,6 +99,16 @@ def structure_path(sample):
     return f"results/structures/{sample}.extxyz"
 
 
+def afm_params():
+    """The ``afm`` section as rules take it, without a ``tip_ranges`` that varies nothing: the
+    section, and so each AFM batch's params and member stamps, reads as before that key existed
+    (upgrading reruns no campaign's AFM)."""
+    section = dict(config["afm"])
+    if not any(section.get("tip_ranges", {}).values()):
+        section.pop("tip_ranges", None)
+    return section
+
+
 def plot_samples():
     """The first few samples, spread over families, that overview figures show."""
     n = config["execution"]["plot_samples"]

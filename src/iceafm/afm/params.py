@@ -86,6 +86,23 @@ class ViewParams:
 
 
 @dataclass(frozen=True)
+class TipRanges:
+    """Per-view tip randomisation (domain randomisation of the tip, as real CO tips differ from
+    one experiment to the next): each view's tip takes ``charge_e`` (e) and ``klat_n_m`` (N/m)
+    drawn uniformly from these [low, high] ranges instead of the ``tip`` section's values
+    (None: the ``tip`` value for every view). The multipole stays the ``tip`` section's: every
+    view shares one force field."""
+
+    charge_e: tuple[float, float] | None = None
+    klat_n_m: tuple[float, float] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any tip parameter varies between views."""
+        return self.charge_e is not None or self.klat_n_m is not None
+
+
+@dataclass(frozen=True)
 class AfmSettings:
     """Everything that shapes an AFM stack (the validated ``afm`` config section)."""
 
@@ -93,6 +110,7 @@ class AfmSettings:
     cantilever: CantileverParams
     scan: ScanParams
     views: ViewParams
+    tip_ranges: TipRanges = TipRanges()
     electrostatics: str = "point_charges"
     engine: str = "cpu"
     ff_step_a: float = 0.1
@@ -113,8 +131,9 @@ def _section(config: dict[str, Any], key: str, cls: type, path: str) -> Any:
             f"config {path}.{key}: unknown key(s) {sorted(unknown)}; expected {sorted(known)}"
         )
     values = dict(raw)
-    if "size_a" in values:
-        values["size_a"] = tuple(float(v) for v in values["size_a"])
+    for key in ("size_a", "charge_e", "klat_n_m"):
+        if isinstance(values.get(key), list):
+            values[key] = tuple(float(v) for v in values[key])
     return cls(**values)
 
 
@@ -125,7 +144,8 @@ def _positive(name: str, value: float) -> None:
 
 def settings_from_config(afm: dict[str, Any]) -> AfmSettings:
     """Build and validate :class:`AfmSettings` from the ``afm`` config section (a dict)."""
-    allowed = {"tip", "cantilever", "scan", "views", "electrostatics", "engine", "ff_step_a"}
+    allowed = {"tip", "tip_ranges", "cantilever", "scan", "views", "electrostatics", "engine",
+               "ff_step_a"}  # fmt: skip
     unknown = set(afm) - allowed
     if unknown:
         raise AfmConfigError(f"config afm: unknown key(s) {sorted(unknown)}")
@@ -134,6 +154,7 @@ def settings_from_config(afm: dict[str, Any]) -> AfmSettings:
         cantilever=_section(afm, "cantilever", CantileverParams, "afm"),
         scan=_section(afm, "scan", ScanParams, "afm"),
         views=_section(afm, "views", ViewParams, "afm"),
+        tip_ranges=_section(afm, "tip_ranges", TipRanges, "afm"),
         electrostatics=afm.get("electrostatics", "point_charges"),
         engine=afm.get("engine", "cpu"),
         ff_step_a=float(afm.get("ff_step_a", 0.1)),
@@ -168,6 +189,15 @@ def settings_from_config(afm: dict[str, Any]) -> AfmSettings:
         ("ff_step_a", settings.ff_step_a),
     ]:
         _positive(name, value)
+    for name in ("charge_e", "klat_n_m"):
+        bounds = getattr(settings.tip_ranges, name)
+        if bounds is not None and (len(bounds) != 2 or not bounds[0] <= bounds[1]):
+            raise AfmConfigError(
+                f"config afm.tip_ranges.{name}: expected [low, high] with low <= high, "
+                f"got {list(bounds)}"
+            )
+    if settings.tip_ranges.klat_n_m is not None and not settings.tip_ranges.klat_n_m[0] > 0:
+        _positive("tip_ranges.klat_n_m", settings.tip_ranges.klat_n_m[0])
     if len(settings.scan.size_a) != 2 or min(settings.scan.size_a) < settings.scan.pixel_size_a:
         raise AfmConfigError(
             f"config afm.scan.size_a: expected [width, height] >= pixel_size_a, "

@@ -6,7 +6,8 @@ views, electrostatics). When not failed also: ``df`` float32 [n_views, n_heights
 ``heights_a`` [n_heights] (A, PP height above the topmost atom at the lower turning point),
 ``pixel_size_a`` (A), ``window_size_a`` [2] (A, nx * pixel, ny * pixel), ``view_center_a``
 [n_views, 2] (A, lab xy of the window centre), ``view_rotation_deg`` [n_views] (deg),
-``z_top_a`` (A, lab z of the topmost atom), ``cell_a`` [3, 3] (A).
+``z_top_a`` (A, lab z of the topmost atom), ``cell_a`` [3, 3] (A), ``tip_charge_e`` and
+``tip_klat_n_m`` [n_views] (e, N/m: each view's tip, varied with ``afm.tip_ranges``).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from ase import Atoms
 from iceafm.afm.cube import read_hartree_cube
 from iceafm.afm.errors import AfmError
 from iceafm.afm.forcefield import build_force_field, slab_z_range
-from iceafm.afm.params import AfmSettings
+from iceafm.afm.params import AfmSettings, TipParams
 from iceafm.afm.scan import relax_fz, simulate_stacks
-from iceafm.afm.views import View, make_views
+from iceafm.afm.views import View, make_views, view_tips
 from iceafm.dft.errors import DftFailedError
 from iceafm.dft.record import read_record
 from iceafm.io.atomic import atomic_path
@@ -37,12 +38,14 @@ def view_seed(sample: str) -> int:
 
 @dataclass
 class AfmStack:
-    """df stacks of one structure: ``df_hz`` [n_views, n_heights, ny, nx] float32 (Hz)."""
+    """df stacks of one structure: ``df_hz`` [n_views, n_heights, ny, nx] float32 (Hz), each
+    view scanned with its tip in ``tips``."""
 
     df_hz: np.ndarray
     views: list[View]
     z_top_a: float
     cell_a: np.ndarray
+    tips: list[TipParams]
 
 
 def simulate_structure(
@@ -78,10 +81,17 @@ def simulate_structure(
         from iceafm.afm.opencl import relax_fz_opencl  # pyopencl is an optional extra
 
         relax = relax_fz_opencl
-    df = simulate_stacks(
-        ff, z_top, views, [settings.tip], settings.cantilever, settings.scan, relax
-    )
-    return AfmStack(df[0], views, z_top, cell)
+    tips = view_tips(settings.tip, settings.tip_ranges, len(views), settings.views, seed)
+    if settings.tip_ranges.enabled:  # one relaxation per view, each with its own tip
+        df = np.concatenate([
+            simulate_stacks(ff, z_top, [view], [tip], settings.cantilever, settings.scan, relax)[0]
+            for view, tip in zip(views, tips, strict=True)
+        ])  # fmt: skip
+    else:
+        df = simulate_stacks(
+            ff, z_top, views, [settings.tip], settings.cantilever, settings.scan, relax
+        )[0]
+    return AfmStack(df, views, z_top, cell, tips)
 
 
 def dft_failure(dft_json: str | os.PathLike) -> str | None:
@@ -114,6 +124,8 @@ def write_stack_npz(path: str | os.PathLike, sample: str, settings: AfmSettings,
             view_rotation_deg=np.array([v.rotation_deg for v in stack.views]),
             z_top_a=np.float64(stack.z_top_a),
             cell_a=stack.cell_a,
+            tip_charge_e=np.array([t.charge_e for t in stack.tips]),
+            tip_klat_n_m=np.array([t.klat_n_m for t in stack.tips]),
         )
 
 

@@ -8,11 +8,11 @@ is its column in the image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from iceafm.afm.params import ScanParams, ViewParams
+from iceafm.afm.params import ScanParams, TipParams, TipRanges, ViewParams
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,26 @@ def make_views(cell: np.ndarray, params: ViewParams, seed: int) -> list[View]:
         angle = float(rng.uniform(0.0, 360.0)) if params.rotate else 0.0
         views.append(View((float(xy[0]), float(xy[1])), angle))
     return views
+
+
+def view_tips(
+    tip: TipParams, ranges: TipRanges, n_views: int, params: ViewParams, seed: int
+) -> list[TipParams]:
+    """The tip of each of ``n_views`` views: ``tip`` for all when ``ranges`` is not enabled,
+    else ``tip`` with ``charge_e`` (e) and ``klat_n_m`` (N/m) drawn uniformly per view within
+    ``ranges`` (reproducible for a given ``seed``, a stream apart from :func:`make_views`)."""
+    if not ranges.enabled:
+        return [tip] * n_views
+    rng = np.random.default_rng([params.seed, seed, 1])
+    tips = []
+    for _ in range(n_views):
+        draws = {
+            name: float(rng.uniform(*bounds))
+            for name in ("charge_e", "klat_n_m")
+            if (bounds := getattr(ranges, name)) is not None
+        }
+        tips.append(replace(tip, **draws))
+    return tips
 
 
 def pixel_centres(scan: ScanParams) -> np.ndarray:
