@@ -18,7 +18,7 @@ Writes ``benchmarks/results/structure_from_afm.json``:
 - ``amorafm_agreement_o_f1``, ``amorafm_shift_a``: O F1 at 1.0 A against AmorAFM's published
   prediction on the real premelting surface, after shift registration
   (iceafm.metrics.agreement, iceafm.predict), and ``*_chance``: the same for the prediction's O
-  moved to random positions (same count, no two within the O NMS radius; mean of 5 draws);
+  moved to random positions (same count, none within 2.2 A of another; mean of 5 draws);
 - ``real_n_o``, ``real_energy_distance_d_oo`` / ``_hbond`` (and ``*_surface``): O found on each
   shared real stack and the label-free energy distances of the predictions against
   benchmarks/domain_adaptation.py's headline reference (pooled; premelting surface alone);
@@ -170,56 +170,17 @@ def predict_rate(detector, test_split: Path, n: int) -> float:
     return len(stacks) / (time.perf_counter() - t0)
 
 
-#: Random O placements whose mean agreement is the chance level (``*_chance``).
-CHANCE_DRAWS = 5
-
-
-def random_o_positions(n: int, extent_a: np.ndarray, spacing_a: float, seed: int) -> np.ndarray:
-    """``n`` O positions [n, 2] (A) uniform in the scan (0.5 A from its edges, ``extent_a`` (x, y)
-    A), no two closer than ``spacing_a`` (the decode's O NMS radius): random sequential
-    addition."""
-    rng = np.random.default_rng(seed)
-    points = np.empty((0, 2))
-    while len(points) < n:
-        q = rng.uniform(0.5, extent_a - 0.5)
-        if not len(points) or np.hypot(*(points - q).T).min() >= spacing_a:
-            points = np.vstack([points, q])
-    return points
-
-
 def amorafm_keys(detector) -> dict:
-    """Agreement with AmorAFM's published prediction on the real premelting surface, through
-    iceafm.predict and iceafm.metrics.agreement; ``*_chance``: the same agreement (mean of
-    CHANCE_DRAWS) of the prediction with its O moved to random positions at the same count and
-    minimum spacing (the registration's search over shifts finds some agreement for any O
-    layer of the right density)."""
-    from dataclasses import replace
-
+    """Agreement with AmorAFM's published prediction on the real premelting surface, with its
+    chance level, through iceafm.predict and iceafm.metrics.agreement."""
     from iceafm.io.stacks import read_stacks, with_scan_size
     from iceafm.metrics.agreement import amorafm_agreement
     from iceafm.predict import predict_stack
 
-    reference = SURFACE / "amorafm_prediction.xyz"
     stack = with_scan_size(read_stacks(SURFACE)[0])
     prediction = predict_stack(detector, stack, "benchmark")
-    result = amorafm_agreement(prediction, reference, stack=stack)
-    out = {k: result[k] for k in result if k.startswith("amorafm_") or k.startswith("n_")}
-    is_o = np.array(prediction.symbols) == "O"
-    ny, nx = stack.df.shape[1:]
-    extent = np.array([nx, ny]) * np.array(stack.pixel_size_xy_a)
-    spacing = detector.meta.nms_radius_a
-    spacing = spacing["O"] if isinstance(spacing, dict) else spacing
-    draws = []
-    for seed in range(CHANCE_DRAWS):
-        positions = prediction.positions_a.copy()
-        positions[is_o, :2] = random_o_positions(int(is_o.sum()), extent, spacing, seed)
-        moved = amorafm_agreement(replace(prediction, positions_a=positions), reference,
-                                  stack=stack)  # fmt: skip
-        draws.append([moved["amorafm_agreement_o_f1"], moved["amorafm_agreement_o_f1_lateral"]])
-    chance = np.mean(draws, axis=0)
-    out["amorafm_agreement_o_f1_chance"] = float(chance[0])
-    out["amorafm_agreement_o_f1_lateral_chance"] = float(chance[1])
-    return out
+    result = amorafm_agreement(prediction, SURFACE / "amorafm_prediction.xyz", stack=stack)
+    return {k: result[k] for k in result if k.startswith("amorafm_") or k.startswith("n_")}
 
 
 def real_image_keys(detector) -> dict:

@@ -22,7 +22,7 @@ from stack_fixtures import (
 
 from iceafm.cli import main
 from iceafm.io.stacks import Stack
-from iceafm.metrics.agreement import amorafm_agreement, register_shift
+from iceafm.metrics.agreement import amorafm_agreement, random_o_layer, register_shift
 from iceafm.predict import PredictError, configured_stack, select_slices
 
 
@@ -173,6 +173,26 @@ def test_amorafm_agreement_one_call(tmp_path):
     assert result["amorafm_agreement_o_f1"] == pytest.approx(1.0)
     np.testing.assert_allclose(result["amorafm_shift_a"], [20.0, 3.5], atol=0.06)
     assert (tmp_path / "agree.png").stat().st_size > 1000
+
+
+def test_agreement_comes_with_its_chance_level(tmp_path):
+    """A perfect prediction scores 1 against a chance level far below; a random O layer of the
+    same count and spacing scores about its chance level (the registration alone finds that)."""
+    from ase import Atoms
+    from ase.io import write
+
+    ref = random_o_layer(np.zeros((90, 3)) + [0, 0, 2.0], (45.0, 45.0), 2.2, seed=11)
+    write(tmp_path / "ref.xyz", Atoms("O90", ref, cell=[45, 45, 3]), format="extxyz")
+    for name, ours in (("exact", ref + [12.0, 7.0, -2.0]),
+                       ("random", random_o_layer(ref, (70.0, 70.0), 2.2, seed=12))):
+        write(tmp_path / f"{name}.extxyz", Atoms("O90", ours, cell=[70, 70, 0]), format="extxyz")
+    exact = amorafm_agreement(tmp_path / "exact.extxyz", tmp_path / "ref.xyz", chance_draws=3)
+    assert exact["amorafm_agreement_o_f1"] == pytest.approx(1.0)
+    assert 0.05 < exact["amorafm_agreement_o_f1_chance"] < 0.5
+    random = amorafm_agreement(tmp_path / "random.extxyz", tmp_path / "ref.xyz", chance_draws=3)
+    assert random["amorafm_agreement_o_f1"] < exact["amorafm_agreement_o_f1_chance"] + 0.1
+    skipped = amorafm_agreement(tmp_path / "exact.extxyz", tmp_path / "ref.xyz", chance_draws=0)
+    assert skipped["amorafm_agreement_o_f1_chance"] is None
 
 
 def test_console_script_help():

@@ -9,6 +9,11 @@ around the best. For each shift only our O inside the shifted region
 count (the reference says nothing about the rest of the scan). Matching: optimal one-to-one
 within the cutoff (:func:`iceafm.metrics.detection.match_atoms`) in 3D, z of each set relative to
 its own topmost O; the lateral-only F1 is reported beside it.
+
+The registration's search over shifts finds some agreement for any O layer of a given density,
+so both F1 come with their chance level (:func:`random_o_layer`): the same registration and
+score for our O moved to random lateral positions, same count, none closer than
+``chance_spacing_a`` (the shipped decode's O NMS radius), mean of ``chance_draws`` layers.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from iceafm.metrics.detection import match_atoms
 
 #: Lateral size (A) of AmorAFM's predicted region.
 AMORAFM_REGION_A = 45.0
+#: Minimum O-O distance (A) of the random layers of the chance level: the shipped O NMS radius.
+CHANCE_SPACING_A = 2.2
 
 
 def _o_positions(symbols: list[str] | np.ndarray, positions_a: np.ndarray, depth_a: float):
@@ -74,6 +81,21 @@ def _score(ours, ref, shift, region, cutoff_a, lateral):
     if lateral:
         a, b = a * [1, 1, 0], b * [1, 1, 0]
     return o_f1(a, b, cutoff_a), inside
+
+
+def random_o_layer(
+    ours_xyz: np.ndarray, scan_a: tuple[float, float], spacing_a: float, seed: int
+) -> np.ndarray:
+    """``ours_xyz`` [n, 3] (A) with x, y replaced by uniform random positions in the scan (0.5 A
+    from its edges), no two closer than ``spacing_a``: random sequential addition; z kept."""
+    rng = np.random.default_rng(seed)
+    high = np.asarray(scan_a, dtype=float) - 0.5
+    points = np.empty((0, 2))
+    while len(points) < len(ours_xyz):
+        q = rng.uniform(0.5, high)
+        if not len(points) or np.hypot(*(points - q).T).min() >= spacing_a:
+            points = np.vstack([points, q])
+    return np.column_stack([points, ours_xyz[:, 2]])
 
 
 def register_shift(
@@ -172,6 +194,8 @@ def amorafm_agreement(
     figure_path: str | os.PathLike | None = None,
     stack: Any = None,
     all_orientations: bool = False,
+    chance_draws: int = 5,
+    chance_spacing_a: float = CHANCE_SPACING_A,
 ) -> dict[str, Any]:
     """O F1 at ``cutoff_a`` between our prediction and AmorAFM's, after registration.
 
@@ -180,7 +204,8 @@ def amorafm_agreement(
     when the prediction carries none. Only the top ``depth_a`` A of O of each set count.
     ``figure_path``: a PNG overlaying both (over ``stack.df[0]`` when a Stack is given).
     Returns ``amorafm_agreement_o_f1``, ``amorafm_shift_a`` [2], ``amorafm_agreement_o_f1_lateral``
-    (registered and scored on x, y only), counts of O on each side and true positives; with
+    (registered and scored on x, y only), their chance levels ``*_chance`` (module docstring;
+    ``chance_draws`` 0 skips them), counts of O on each side and true positives; with
     ``all_orientations`` also ``o_f1_by_orientation``: the registered F1 after each of the
     square's 8 symmetries of the reference about its centre (a diagnostic: the reference's
     lattice is rotated about 25 degrees from the image's in the identity orientation); with a
@@ -205,6 +230,12 @@ def amorafm_agreement(
     shift, f1 = register_shift(ours, ref, scan_a, region, cutoff_a)
     shift_lat, f1_lat = register_shift(ours, ref, scan_a, region, cutoff_a, lateral=True)
     (_, tp, _), inside = _score(ours, ref, shift, np.asarray(region), cutoff_a, lateral=False)
+    chance = np.zeros(2)
+    for seed in range(chance_draws):
+        layer = random_o_layer(ours, scan_a, chance_spacing_a, seed)
+        chance += [register_shift(layer, ref, scan_a, region, cutoff_a, lateral=lat)[1]
+                   for lat in (False, True)]  # fmt: skip
+    chance /= max(chance_draws, 1)
     orientation_f1 = {"identity": float(f1)}
     if all_orientations:
         for name, matrix in ORIENTATIONS.items():
@@ -217,6 +248,8 @@ def amorafm_agreement(
         "amorafm_shift_a": [round(float(v), 3) for v in shift],
         "amorafm_agreement_o_f1_lateral": float(f1_lat),
         "amorafm_shift_lateral_a": [round(float(v), 3) for v in shift_lat],
+        "amorafm_agreement_o_f1_chance": float(chance[0]) if chance_draws else None,
+        "amorafm_agreement_o_f1_lateral_chance": float(chance[1]) if chance_draws else None,
         "n_ours_o_in_region": int(inside.sum()),
         "n_reference_o": int(len(ref)),
         "true_positives_o": int(tp),
@@ -246,8 +279,8 @@ def amorafm_agreement(
             ours[:, :2],
             ref[:, :2] + shift,
             (shift[0], shift[1], region[0], region[1]),
-            f"O F1 at {cutoff_a} A: {f1:.3f} (lateral {f1_lat:.3f}); AmorAFM region shifted "
-            f"by ({shift[0]:.2f}, {shift[1]:.2f}) A",
+            f"O F1 at {cutoff_a} A: {f1:.3f} (lateral {f1_lat:.3f}; random O: {chance[0]:.3f}); "
+            f"AmorAFM region shifted by ({shift[0]:.2f}, {shift[1]:.2f}) A",
         )
         save_figure(fig, figure_path)
     return result
