@@ -45,6 +45,7 @@ from domain_adaptation import (
     label_free_values,
     thermal_reference,
 )
+from structure_from_afm import SPLIT_KEYS
 
 from iceafm.data.loader import iter_split
 from iceafm.io.stacks import normalise_slices, stack_files
@@ -59,9 +60,6 @@ SLICE_CHOICES = tuple((o, s) for o in range(4) for s in (1, 2))
 #: (fraction, offset) of the slice-spacing probe: model slice k reads real slice offset + k x
 #: fraction.
 SPACINGS = tuple((f, o) for f in (1.0, 0.5, 0.33, 0.25, 0.15, 0.0) for o in (0.0, 1.0))
-#: Keys of the simulated test-split summary reported for flip averaging.
-SIMULATED_KEYS = ("O.f1_0_1.5", "O.f1_1.5_3.0", "O.precision", "O.recall",
-                  "H.f1_0_1.5", "H.f1_1.5_3.0", "H.precision", "H.recall")  # fmt: skip
 CLUSTER_FOLDER = "ice_clusters_styletrans"
 
 
@@ -174,7 +172,7 @@ def main() -> None:
         summary = evaluate_split(detector, args.dataset / "test.h5")["summary"]
         per_stack = {n: decoded(detector, n, frames[n], predict(frames[n][None])[0])
                      for n in grids}  # fmt: skip
-        flips[how] = {"simulated": {k: summary[k] for k in SIMULATED_KEYS},
+        flips[how] = {"simulated": {k: summary[k] for k in SPLIT_KEYS},
                       "real": scored(per_stack, reference)}  # fmt: skip
         print(f"{how}: {flips[how]}", flush=True)
     detector.predict_grid = plain

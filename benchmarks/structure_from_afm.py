@@ -170,6 +170,12 @@ def predict_rate(detector, test_split: Path, n: int) -> float:
     return len(stacks) / (time.perf_counter() - t0)
 
 
+#: The test-split keys that other benchmarks report per split (O and H F1 per depth band,
+#: precision, recall).
+SPLIT_KEYS = ("O.f1_0_1.5", "O.f1_1.5_3.0", "O.precision", "O.recall",
+              "H.f1_0_1.5", "H.f1_1.5_3.0", "H.precision", "H.recall")  # fmt: skip
+
+
 def amorafm_keys(detector) -> dict:
     """Agreement with AmorAFM's published prediction on the real premelting surface, with its
     chance level, through iceafm.predict and iceafm.metrics.agreement."""

@@ -18,14 +18,10 @@ import argparse
 from pathlib import Path
 
 from common import machine_info, write_result
-from structure_from_afm import amorafm_keys, real_image_keys
+from structure_from_afm import SPLIT_KEYS, amorafm_keys, real_image_keys
 
 from iceafm.models import load_detector
 from iceafm.models.evaluate import evaluate_split
-
-#: Test-split keys reported per split (those of structure_from_afm.json).
-SPLIT_KEYS = ("O.f1_0_1.5", "O.f1_1.5_3.0", "O.precision", "O.recall",
-              "H.f1_0_1.5", "H.f1_1.5_3.0", "H.precision", "H.recall")  # fmt: skip
 
 
 def named_split(text: str) -> tuple[str, Path]:

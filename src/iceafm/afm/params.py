@@ -196,7 +196,7 @@ def settings_from_config(afm: dict[str, Any]) -> AfmSettings:
                 f"config afm.tip_ranges.{name}: expected [low, high] with low <= high, "
                 f"got {list(bounds)}"
             )
-    if settings.tip_ranges.klat_n_m is not None and not settings.tip_ranges.klat_n_m[0] > 0:
+    if settings.tip_ranges.klat_n_m is not None:
         _positive("tip_ranges.klat_n_m", settings.tip_ranges.klat_n_m[0])
     if len(settings.scan.size_a) != 2 or min(settings.scan.size_a) < settings.scan.pixel_size_a:
         raise AfmConfigError(
