@@ -279,8 +279,9 @@ def amorafm_agreement(
             ours[:, :2],
             ref[:, :2] + shift,
             (shift[0], shift[1], region[0], region[1]),
-            f"O F1 at {cutoff_a} A: {f1:.3f} (lateral {f1_lat:.3f}; random O: {chance[0]:.3f}); "
-            f"AmorAFM region shifted by ({shift[0]:.2f}, {shift[1]:.2f}) A",
+            f"O F1 at {cutoff_a} A: {f1:.3f} (lateral {f1_lat:.3f}"
+            + (f"; random O: {chance[0]:.3f}" if chance_draws else "")
+            + f"); AmorAFM region shifted by ({shift[0]:.2f}, {shift[1]:.2f}) A",
         )
         save_figure(fig, figure_path)
     return result
