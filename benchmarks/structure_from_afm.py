@@ -18,7 +18,8 @@ Writes ``benchmarks/results/structure_from_afm.json``:
 - ``amorafm_agreement_o_f1``, ``amorafm_shift_a``: O F1 at 1.0 A against AmorAFM's published
   prediction on the real premelting surface, after shift registration
   (iceafm.metrics.agreement, iceafm.predict), and ``*_chance``: the same for the prediction's O
-  moved to random positions (same count, none within 2.2 A of another; mean of 5 draws);
+  moved to random positions (same count, none within 2.4 A of another, the shipped O NMS
+  radius; mean of 5 draws);
 - ``real_n_o``, ``real_energy_distance_d_oo`` / ``_hbond`` (and ``*_surface``): O found on each
   shared real stack and the label-free energy distances of the predictions against
   benchmarks/domain_adaptation.py's headline reference (pooled; premelting surface alone);

@@ -26,11 +26,12 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from iceafm.metrics.detection import match_atoms
+from iceafm.metrics.label_free import WATER_OO_MIN_A
 
 #: Lateral size (A) of AmorAFM's predicted region.
 AMORAFM_REGION_A = 45.0
 #: Minimum O-O distance (A) of the random layers of the chance level: the shipped O NMS radius.
-CHANCE_SPACING_A = 2.2
+CHANCE_SPACING_A = WATER_OO_MIN_A
 
 
 def _o_positions(symbols: list[str] | np.ndarray, positions_a: np.ndarray, depth_a: float):
@@ -241,8 +242,9 @@ def amorafm_agreement(
         for name, matrix in ORIENTATIONS.items():
             if name != "identity":
                 oriented = _oriented(ref, matrix, region)
-                orientation_f1[name] = float(register_shift(ours, oriented, scan_a, region,
-                                                            cutoff_a)[1])
+                orientation_f1[name] = float(
+                    register_shift(ours, oriented, scan_a, region, cutoff_a)[1]
+                )
     result = {
         "amorafm_agreement_o_f1": float(f1),
         "amorafm_shift_a": [round(float(v), 3) for v in shift],
@@ -281,7 +283,7 @@ def amorafm_agreement(
             (shift[0], shift[1], region[0], region[1]),
             f"O F1 at {cutoff_a} A: {f1:.3f} (lateral {f1_lat:.3f}"
             + (f"; random O: {chance[0]:.3f}" if chance_draws else "")
-            + f"); AmorAFM region shifted by ({shift[0]:.2f}, {shift[1]:.2f}) A",
+            + f");\nAmorAFM region shifted by ({shift[0]:.2f}, {shift[1]:.2f}) A",
         )
         save_figure(fig, figure_path)
     return result

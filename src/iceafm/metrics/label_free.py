@@ -49,6 +49,9 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 #: Joint properties compared in 2D: name -> the two properties of :data:`RANGES` it pairs.
 JOINT: dict[str, tuple[str, str]] = {"hbond": ("hbond_oo", "hbond_angle")}
+#: Closest approach of two water O (A): the onset of the O-O radial distribution function of ice
+#: and liquid water (first peak 2.75-2.8 A); the shipped detector's O NMS radius.
+WATER_OO_MIN_A = 2.4
 #: Covalent O-H cutoff (A), O-O network bond (A), hydrogen-bond criteria (A, A, deg).
 OH_BOND_A, OO_BOND_A = 1.3, 3.3
 HB_OO_A, HB_HO_A, HB_ANGLE_DEG = 3.5, 2.6, 30.0
@@ -318,6 +321,8 @@ def resim_pearson(
     ys = slice(max(dy, 0), ny + min(dy, 0))
     xs = slice(max(dx, 0), nx + min(dx, 0))
     moved = np.roll(simulated, (dy, dx), axis=(1, 2))
-    values = [float(stats.pearsonr(m[ys, xs].ravel(), r[ys, xs].ravel())[0])
-              for m, r in zip(moved, real, strict=True)]
+    values = [
+        float(stats.pearsonr(m[ys, xs].ravel(), r[ys, xs].ravel())[0])
+        for m, r in zip(moved, real, strict=True)
+    ]
     return float(np.mean(values)), values, (dy, dx)
