@@ -1,4 +1,4 @@
-"""Why the detector reads the real images poorly (issue 11): three label-free probes.
+"""Why the detector reads the real images poorly (issue 11): label-free probes.
 
     OMP_NUM_THREADS=2 nice -n 10 .venv/bin/python benchmarks/real_image_diagnostics.py \
         --dataset /path/to/results/dataset [--model PT]
@@ -12,6 +12,12 @@ every real stack and on the premelting surface alone, ``*_surface``):
   If the detector only under-rated true molecules on the real images, more O at the right
   places would lower the energy distances as the O density (``o_density_ratio``: O per A^2 on
   the surface stack over the reference's) approaches 1.
+- ``o_nms_radius``: the same output decoded with O's non-maximum suppression radius at each of
+  :data:`O_NMS_RADII_A` (A), on the simulated test split (``simulated``: the keys of
+  structure_from_afm.json) and on the real stacks (``real``): O candidates closer than water's
+  O-O distance allows (about 2.4 A, the onset of the O-O radial distribution) kept or dropped;
+  ``real_o_nearest_o_below_2.5_a``: the fraction of O on the real stacks whose nearest O is
+  closer than 2.5 A (``reference_o_nearest_o_below_2.5_a``: the same in the reference).
 - ``flip_averaging``: test-time averaging of the network output over the four x/y mirror
   images of the input (each output mirrored back, fractional offsets reflected), on the
   simulated test split (``simulated``: the keys of structure_from_afm.json) and on the real
@@ -47,14 +53,19 @@ from domain_adaptation import (
 )
 from structure_from_afm import SPLIT_KEYS
 
+from iceafm.adapt.pipeline import AdaptConfig
+from iceafm.adapt.pipeline import real_inputs as adapt_real_inputs
 from iceafm.data.loader import iter_split
-from iceafm.io.stacks import normalise_slices, stack_files
+from iceafm.io.stacks import Stack, normalise_slices, stack_files
+from iceafm.metrics.label_free import pooled_properties
 from iceafm.models import load_detector
 from iceafm.models.evaluate import evaluate_split
 from iceafm.predict import REAL_SCAN_EDGE_MARGIN_A, configured_stack, prepare_stack
 
 #: O and H thresholds of the sweep (the shipped detector's own first).
 THRESHOLDS = (0.25, 0.2, 0.15, 0.1, 0.05, 0.02)
+#: O non-maximum suppression radii (A) of the NMS probe (H keeps the detector's own).
+O_NMS_RADII_A = (2.2, 2.4, 2.5, 2.6)
 #: (offset, stride) of the slices fed to the model in the cluster probe.
 SLICE_CHOICES = tuple((o, s) for o in range(4) for s in (1, 2))
 #: (fraction, offset) of the slice-spacing probe: model slice k reads real slice offset + k x
@@ -88,17 +99,15 @@ def flips_averaged(predict_grid):
     return averaged
 
 
-def real_inputs(detector) -> list[tuple[str, np.ndarray]]:
-    """[(stack name, model input [n, ny, nx] cropped to whole lateral voxels)] of every real
-    stack, read as benchmarks/domain_adaptation.py reads them."""
+def real_inputs(detector) -> list[tuple[str, np.ndarray, Stack]]:
+    """[(stack name, model input [n, ny, nx] cropped to whole lateral voxels, the stack as read)]
+    of every real stack, read as benchmarks/domain_adaptation.py reads them."""
     v = detector.meta.geometry.voxel_xy_px
+    adapt = AdaptConfig.from_config({"inputs": list(PREDICT_REAL["inputs"])})
     out = []
-    for entry in PREDICT_REAL["inputs"]:
-        for name in stack_files(IMAGES / entry):
-            stack = configured_stack(PREDICT_REAL, IMAGES, name)
-            df, _, _ = prepare_stack(stack, detector, PREDICT_REAL["line_correction"])
-            ny, nx = df.shape[1:]
-            out.append((name, df[:, : ny - ny % v, : nx - nx % v]))
+    for name, df, stack in adapt_real_inputs(adapt, PREDICT_REAL, detector, IMAGES):
+        ny, nx = df.shape[1:]
+        out.append((name, df[:, : ny - ny % v, : nx - nx % v], stack))
     return out
 
 
@@ -150,8 +159,8 @@ def main() -> None:
     rho = float(reference["o_per_a2"].mean())
     inputs = real_inputs(detector)
     plain = detector.predict_grid
-    grids = {name: plain(df[None])[0] for name, df in inputs}
-    frames = dict(inputs)
+    grids = {name: plain(df[None])[0] for name, df, _ in inputs}
+    frames = {name: df for name, df, _ in inputs}
 
     sweep = {}
     for t in THRESHOLDS:
@@ -165,6 +174,21 @@ def main() -> None:
         sweep[f"{t:g}"] = row
         print(f"threshold {t:g}: {row}", flush=True)
 
+    shipped_radius = detector.meta.nms_radius_a
+    nms = {}
+    for radius in O_NMS_RADII_A:
+        detector.meta.nms_radius_a = {**shipped_radius, "O": radius}
+        summary = evaluate_split(detector, args.dataset / "test.h5")["summary"]
+        per_stack = {n: decoded(detector, n, frames[n], grids[n]) for n in grids}
+        d_oo = pooled_properties(list(per_stack.values()))["d_oo"]
+        nms[f"{radius:g}"] = {
+            "simulated": {k: summary[k] for k in SPLIT_KEYS},
+            "real": scored(per_stack, reference),
+            "real_o_nearest_o_below_2.5_a": float(np.mean(d_oo < 2.5)),
+        }
+        print(f"O NMS {radius:g} A: {nms[f'{radius:g}']}", flush=True)
+    detector.meta.nms_radius_a = shipped_radius
+
     averaged = flips_averaged(plain)
     flips = {}
     for how, predict in (("plain", plain), ("flips", averaged)):
@@ -177,7 +201,7 @@ def main() -> None:
         print(f"{how}: {flips[how]}", flush=True)
     detector.predict_grid = plain
 
-    stacks = [(n, configured_stack(PREDICT_REAL, IMAGES, n)) for n in grids]
+    stacks = [(name, stack) for name, _, stack in inputs]
     spacing = {}
     for fraction, offset in SPACINGS:
         per_stack = {}
@@ -215,6 +239,8 @@ def main() -> None:
         "dataset": str(args.dataset),
         "reference_o_per_a2": rho,
         "threshold_sweep": sweep,
+        "o_nms_radius": nms,
+        "reference_o_nearest_o_below_2.5_a": float(np.mean(reference["d_oo"] < 2.5)),
         "flip_averaging": flips,
         "slice_spacing": spacing,
         "slice_correlation": correlation,
