@@ -78,6 +78,7 @@ from iceafm.adapt.pipeline import (
     run_translator,
 )
 from iceafm.io.atomic import write_text_atomic
+from iceafm.metrics.label_free import WATER_OO_MIN_A
 from iceafm.plan import full_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,9 +129,9 @@ HELD_OUT_RUN, TRAINING_RUNS = 1, (2, 3)
 
 #: Decode NMS radii (A) of the base detector, inherited by every fine-tune (its meta): no two
 #: water O come closer than about 2.4 A (onset of the O-O radial distribution function of ice and
-#: liquid water), so O candidates within 2.2 A are one molecule found twice; H keeps 1.0 A (one H
-#: per 1 A label voxel; one molecule's two H are 1.5 A apart).
-NMS_RADIUS_A = {"O": 2.2, "H": 1.0}
+#: liquid water, WATER_OO_MIN_A), as the shipped detector decodes; H keeps 1.0 A (one H per 1 A
+#: label voxel; one molecule's two H are 1.5 A apart).
+NMS_RADIUS_A = {"O": WATER_OO_MIN_A, "H": 1.0}
 SIZES = {
     "tiny": {
         "structures": 10,
