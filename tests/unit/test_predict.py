@@ -22,12 +22,7 @@ from stack_fixtures import (
 
 from iceafm.cli import main
 from iceafm.io.stacks import Stack
-from iceafm.metrics.agreement import (
-    CHANCE_SPACING_A,
-    amorafm_agreement,
-    random_o_layer,
-    register_shift,
-)
+from iceafm.metrics.agreement import amorafm_agreement, random_o_layer, register_shift
 from iceafm.predict import PredictError, configured_stack, select_slices
 
 
@@ -200,13 +195,12 @@ def test_agreement_comes_with_its_chance_level(tmp_path):
     assert skipped["amorafm_agreement_o_f1_chance"] is None
 
 
-def test_the_shipped_decode_and_the_chance_layers_keep_waters_o_o_bound():
+def test_the_shipped_decode_keeps_waters_o_o_bound():
     from iceafm.metrics.label_free import WATER_OO_MIN_A
     from iceafm.models import load_detector
     from iceafm.models.decode import for_species
 
     assert for_species(load_detector().meta.nms_radius_a, "O") == WATER_OO_MIN_A
-    assert CHANCE_SPACING_A == WATER_OO_MIN_A
 
 
 def test_console_script_help():

@@ -13,7 +13,8 @@ its own topmost O; the lateral-only F1 is reported beside it.
 The registration's search over shifts finds some agreement for any O layer of a given density,
 so both F1 come with their chance level (:func:`random_o_layer`): the same registration and
 score for our O moved to random lateral positions, same count, none closer than
-``chance_spacing_a`` (the shipped decode's O NMS radius), mean of ``chance_draws`` layers.
+``chance_spacing_a`` (default: water's closest O-O approach, the shipped decode's O NMS radius),
+mean of ``chance_draws`` layers.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ from iceafm.metrics.label_free import WATER_OO_MIN_A
 
 #: Lateral size (A) of AmorAFM's predicted region.
 AMORAFM_REGION_A = 45.0
-#: Minimum O-O distance (A) of the random layers of the chance level: the shipped O NMS radius.
-CHANCE_SPACING_A = WATER_OO_MIN_A
 
 
 def _o_positions(symbols: list[str] | np.ndarray, positions_a: np.ndarray, depth_a: float):
@@ -196,7 +195,7 @@ def amorafm_agreement(
     stack: Any = None,
     all_orientations: bool = False,
     chance_draws: int = 5,
-    chance_spacing_a: float = CHANCE_SPACING_A,
+    chance_spacing_a: float = WATER_OO_MIN_A,
 ) -> dict[str, Any]:
     """O F1 at ``cutoff_a`` between our prediction and AmorAFM's, after registration.
 
