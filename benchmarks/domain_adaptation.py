@@ -92,11 +92,15 @@ READER_KEYS = ("scan_size_a", "assumed_scan_size_a", "closest", "line_correction
 
 
 def reader() -> dict:
-    """How the real stacks are read and decoded: the recorded reader settings and the real-scan
-    edge margin. A saved metrics.json is reused only while it records the same (saved_metrics)."""
+    """How the real stacks are read and decoded: the recorded reader settings, the real-scan
+    edge margin and the water assembly's defaults (every base here decodes with them, and the
+    fine-tunes inherit the base's). A saved metrics.json is reused only while it records the
+    same (saved_metrics)."""
+    from iceafm.models.assemble import WaterSettings
     from iceafm.predict import REAL_SCAN_EDGE_MARGIN_A
 
-    return {**{k: PREDICT_REAL[k] for k in READER_KEYS}, "edge_margin_a": REAL_SCAN_EDGE_MARGIN_A}
+    return {**{k: PREDICT_REAL[k] for k in READER_KEYS}, "edge_margin_a": REAL_SCAN_EDGE_MARGIN_A,
+            "water_assembly": WaterSettings().to_dict()}  # fmt: skip
 
 
 def saved_metrics(path: Path) -> dict | None:

@@ -14,8 +14,10 @@ from iceafm.models.assemble import WaterSettings, assemble_waters, assign_hydrog
 from iceafm.models.decode import GridGeometry, encode_atoms
 from iceafm.models.detector import DetectorMeta, build_detector, load_detector, save_detector
 from iceafm.models.train import TrainConfig, TrainConfigError
+from iceafm.structures.water import ANGLE_HOH_DEG, R_OH_A
 
 HALF = np.radians(104.5 / 2)
+HALF_ANGLE = np.radians(ANGLE_HOH_DEG / 2)
 
 
 def bond(angle_rad: float, length: float = 0.98) -> np.ndarray:
@@ -38,16 +40,41 @@ def test_h_between_two_o_goes_to_one() -> None:
     )
     assert symbols == ["O", "H", "O"]  # each H right after its O: it went to the closer O
     assert molecule.tolist() == [0, 0, 1]
-    np.testing.assert_allclose(xyz[1], h[0])
+    # rigid geometry: a lone H keeps its direction at the O-H bond length
+    np.testing.assert_allclose(xyz[1], R_OH_A * h[0] / np.linalg.norm(h[0]))
+    np.testing.assert_allclose(xyz[[0, 2]], o)  # the O stay where they were found
     assert conf.tolist() == [0.9, 0.7, 0.9]
 
 
 def test_far_h_is_dropped_and_o_keeps_what_it_has() -> None:
     xyz = np.array([[0.0, 0.0, 0.0], bond(HALF), [2.5, 0.0, 0.0]])
-    symbols, out, _, molecule = assemble_waters(["O", "H", "H"], xyz, np.array([0.9, 0.6, 0.99]))
+    symbols, out, _, molecule = assemble_waters(
+        ["O", "H", "H"], xyz, np.array([0.9, 0.6, 0.99]), WaterSettings(rigid=False)
+    )
     assert symbols == ["O", "H"]  # no H invented for the O with one H candidate
-    np.testing.assert_allclose(out, xyz[:2])
+    np.testing.assert_allclose(out, xyz[:2])  # rigid off: H where the peaks were
     assert molecule.tolist() == [0, 0]
+
+
+def test_rigid_geometry_keeps_the_pair_plane_and_bisector() -> None:
+    """Two H at 1.2 and 0.8 A, 80 deg apart around a tilted bisector -> O-H 0.9572 A, H-O-H
+    104.52 deg, same bisector and plane; the O does not move."""
+    o = np.array([1.0, 2.0, 3.0])
+    tilt = np.radians(30.0)
+    h = o + np.array([bond(tilt + np.radians(40), 1.2), bond(tilt - np.radians(40), 0.8)])
+    symbols, out, _, _ = assemble_waters(
+        ["O", "H", "H"], np.vstack([o, h]), np.array([1, 0.9, 0.8])
+    )
+    assert symbols == ["O", "H", "H"]
+    np.testing.assert_allclose(out[0], o)
+    bonds = out[1:] - o
+    np.testing.assert_allclose(np.linalg.norm(bonds, axis=1), [R_OH_A, R_OH_A])
+    cos = bonds[0] @ bonds[1] / R_OH_A**2
+    np.testing.assert_allclose(np.degrees(np.arccos(cos)), ANGLE_HOH_DEG)
+    bisector = bonds.sum(0) / np.linalg.norm(bonds.sum(0))
+    np.testing.assert_allclose(bisector, bond(tilt, 1.0), atol=1e-12)  # still 30 deg from z
+    np.testing.assert_allclose(bonds[:, 1], 0.0, atol=1e-12)  # still in the xz plane
+    assert np.linalg.norm(bonds[0] - bond(tilt + HALF_ANGLE, R_OH_A)) < 1e-9  # first H, first side
 
 
 def test_angle_check_swaps_in_a_valid_partner() -> None:
@@ -95,7 +122,7 @@ def test_detector_decode_assembles_unless_disabled(tmp_path) -> None:
     found = det.decode(grid)
     assert found.symbols == ["O", "H"]
     assert found.molecule.tolist() == [0, 0]
-    assert found.decode["assemble_waters"] is True
+    assert found.decode["assemble_waters"] is True and found.decode["water_rigid"] is True
     det.meta.water = WaterSettings(enabled=False)
     raw = det.decode(grid)
     assert sorted(raw.symbols) == ["H", "H", "H", "O"]
@@ -111,6 +138,12 @@ def test_train_config_water_keys() -> None:
     same = TrainConfig.from_config({"water_oh_window_a": [0.5, 1.5], "assemble_waters": True})
     assert same.hash() == default.hash()
     assert TrainConfig.from_config({"assemble_waters": False}).hash() != default.hash()
+    assert default.water_rigid is True
+    assert TrainConfig.from_config({"water_rigid": False}).hash() != default.hash()
+    with pytest.raises(
+        TrainConfigError, match=r"^config train\.water_rigid: expected true or false"
+    ):
+        TrainConfig.from_config({"water_rigid": "yes"})
     with pytest.raises(TrainConfigError, match=r"^config train\.water_oh_window_a") as err:
         TrainConfig.from_config({"water_oh_window_a": [1.5, 0.5]})
     assert "\n" not in str(err.value)
@@ -119,7 +152,8 @@ def test_train_config_water_keys() -> None:
 @pytest.mark.skipif(not PREMELT.is_dir(), reason=f"shared experimental images absent ({PREMELT})")
 def test_predict_records_molecules_and_raw_flag_bypasses(tmp_path) -> None:
     """The shipped model on the real premelting surface: every O keeps at most two H, each H
-    right after its O within the O-H window; ``--raw-decode`` keeps every peak (same O)."""
+    right after its O on the rigid water geometry (O-H 0.9572 A, pairs at 104.52 deg);
+    ``--raw-decode`` keeps every peak (same O)."""
     assert main(["predict", str(PREMELT), "--out", str(tmp_path / "a")]) == 0
     assert main(["predict", str(PREMELT), "--out", str(tmp_path / "r"), "--raw-decode"]) == 0
     atoms = read(tmp_path / "a" / "amorafm_ice_surface.extxyz")
@@ -129,9 +163,13 @@ def test_predict_records_molecules_and_raw_flag_bypasses(tmp_path) -> None:
     sym, molecule = np.array(atoms.get_chemical_symbols()), atoms.arrays["molecule"]
     is_o = sym == "O"
     assert np.bincount(molecule[~is_o], minlength=is_o.sum()).max() <= 2
-    for i in np.nonzero(~is_o)[0]:
-        owner = np.nonzero(is_o & (molecule == molecule[i]))[0][0]
-        assert 0.5 <= np.linalg.norm(atoms.positions[i] - atoms.positions[owner]) <= 1.5
+    for k in np.unique(molecule[~is_o]):
+        owner = np.nonzero(is_o & (molecule == k))[0][0]
+        bonds = atoms.positions[~is_o & (molecule == k)] - atoms.positions[owner]
+        np.testing.assert_allclose(np.linalg.norm(bonds, axis=1), R_OH_A, atol=1e-6)
+        if len(bonds) == 2:
+            cos = bonds[0] @ bonds[1] / R_OH_A**2
+            np.testing.assert_allclose(np.degrees(np.arccos(cos)), ANGLE_HOH_DEG, atol=1e-4)
     raw_sym = np.array(raw.get_chemical_symbols())
     np.testing.assert_allclose(
         np.sort(atoms.positions[is_o], axis=0), np.sort(raw.positions[raw_sym == "O"], axis=0)

@@ -87,7 +87,8 @@ class DetectorMeta:
 
 def water_settings(values: dict[str, Any], where: str = "") -> WaterSettings:
     """The water assembly of a config section or checkpoint meta (keys ``assemble_waters``,
-    ``water_oh_window_a``, ``water_hoh_angle_deg``; missing ones: the defaults); a one-line
+    ``water_oh_window_a``, ``water_hoh_angle_deg``, ``water_rigid``; missing ones: the
+    defaults); a one-line
     :class:`ValueError` prefixed by ``where`` for a malformed value."""
     default = WaterSettings()
     try:
@@ -95,6 +96,7 @@ def water_settings(values: dict[str, Any], where: str = "") -> WaterSettings:
             values.get("assemble_waters", default.enabled),
             values.get("water_oh_window_a", default.oh_window_a),
             values.get("water_hoh_angle_deg", default.hoh_angle_deg),
+            values.get("water_rigid", default.rigid),
         )
     except ValueError as err:
         raise ValueError(f"{where}{err}") from None

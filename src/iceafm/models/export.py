@@ -1,10 +1,12 @@
 """Export a trained checkpoint as a slim detector file (weights + metadata, no optimiser).
 
     python -m iceafm.models.export CHECKPOINT OUT.pt [--val val.h5] [--name NAME]
-        [--nms-radius-a R | --nms-radius-a O=2.2,H=1.0]
+        [--nms-radius-a R | --nms-radius-a O=2.2,H=1.0] [--no-rigid-waters]
 
 With ``--nms-radius-a`` the decode's non-maximum suppression radius (A; one value or one per
-species) is replaced (before any calibration; ``info`` records the change). With ``--val`` the
+species) is replaced (before any calibration; ``info`` records the change); with
+``--no-rigid-waters`` the decoded H stay where the network put them instead of on the rigid water
+geometry (``water_rigid``, :mod:`iceafm.models.assemble`). With ``--val`` the
 per-species confidence thresholds are calibrated on that split
 (:func:`iceafm.models.evaluate.calibrate_thresholds`) and stored in the exported file.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from iceafm.models.decode import per_species
@@ -27,10 +30,13 @@ def export_detector(
     val_path: str | os.PathLike | None = None,
     name: str | None = None,
     nms_radius_a: float | dict[str, float] | None = None,
+    rigid_waters: bool | None = None,
 ) -> Detector:
-    """Load ``checkpoint``, optionally set the NMS radius (A) and calibrate thresholds on
-    ``val_path``, save to ``out``."""
+    """Load ``checkpoint``, optionally set the NMS radius (A) and the water assembly's rigid
+    geometry, calibrate thresholds on ``val_path``, save to ``out``."""
     detector = load_detector(checkpoint)
+    if rigid_waters is not None:
+        detector.meta.water = replace(detector.meta.water, rigid=rigid_waters)
     if nms_radius_a is not None:
         radius = per_species(nms_radius_a, "nms_radius_a")
         detector.meta.info["nms_radius_a_set_at_export"] = {
@@ -69,6 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--nms-radius-a", default=None, help="NMS radius (A): R, or per species O=R,H=R"
     )
+    parser.add_argument(
+        "--no-rigid-waters", action="store_true", help="keep decoded H off the rigid geometry"
+    )
     args = parser.parse_args(argv)
     radius = None
     if args.nms_radius_a is not None:
@@ -76,9 +85,11 @@ def main(argv: list[str] | None = None) -> None:
             radius = parse_radius(args.nms_radius_a)
         except ValueError as err:
             parser.error(str(err))
-    detector = export_detector(args.checkpoint, args.out, args.val, args.name, radius)
+    rigid = False if args.no_rigid_waters else None
+    detector = export_detector(args.checkpoint, args.out, args.val, args.name, radius, rigid)
     print(json.dumps({"threshold": detector.meta.threshold,
                       "nms_radius_a": detector.meta.nms_radius_a,
+                      "decode": detector.meta.water.to_dict(),
                       "info": detector.meta.info}, indent=1))  # fmt: skip
 
 

@@ -58,7 +58,7 @@ from iceafm.provenance import inputs_key
 OPERATIONAL_KEYS = ("device", "workers")
 #: Water-assembly keys of the decode (:mod:`iceafm.models.assemble`): left out of the hash while
 #: at their defaults, so states saved before they existed stay valid.
-WATER_KEYS = ("assemble_waters", "water_oh_window_a", "water_hoh_angle_deg")
+WATER_KEYS = ("assemble_waters", "water_oh_window_a", "water_hoh_angle_deg", "water_rigid")
 #: ``train.amp`` modes -> autocast dtype on CUDA (``off``: float32).
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 #: ``train.amp`` was a boolean (float16 when true) before bfloat16: the default enters the hash
@@ -96,6 +96,7 @@ class TrainConfig:
     assemble_waters: bool = True
     water_oh_window_a: tuple[float, float] = OH_WINDOW_A
     water_hoh_angle_deg: tuple[float, float] = HOH_ANGLE_DEG
+    water_rigid: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     @classmethod
@@ -124,7 +125,7 @@ class TrainConfig:
         except ValueError as err:
             raise TrainConfigError(str(err)) from None
         values.update(assemble_waters=water.enabled, water_oh_window_a=water.oh_window_a,
-                      water_hoh_angle_deg=water.hoh_angle_deg)  # fmt: skip
+                      water_hoh_angle_deg=water.hoh_angle_deg, water_rigid=water.rigid)  # fmt: skip
         amp = values.get("amp", "bf16")
         if amp is True or amp is False:
             values["amp"] = "bf16" if amp else "off"
