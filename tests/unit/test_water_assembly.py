@@ -13,6 +13,7 @@ from iceafm.cli import main
 from iceafm.models.assemble import WaterSettings, assemble_waters, assign_hydrogens
 from iceafm.models.decode import GridGeometry, encode_atoms
 from iceafm.models.detector import DetectorMeta, build_detector, load_detector, save_detector
+from iceafm.models.export import main as export_main
 from iceafm.models.train import TrainConfig, TrainConfigError
 from iceafm.structures.water import ANGLE_HOH_DEG, R_OH_A
 
@@ -129,6 +130,25 @@ def test_detector_decode_assembles_unless_disabled(tmp_path) -> None:
     assert raw.decode["assemble_waters"] is False
     save_detector(tmp_path / "d.pt", det)  # the setting travels with the checkpoint
     assert load_detector(tmp_path / "d.pt").meta.water == WaterSettings(enabled=False)
+
+
+def test_export_turns_the_rigid_geometry_off(tmp_path, capsys) -> None:
+    """A file without water settings decodes rigid; ``--no-rigid-waters`` stores it off, and the
+    exported detector then leaves a lone H where its peak is."""
+    meta = DetectorMeta(pixel_size_a=0.25, heights_a=[3.0, 3.1], geometry=GEO, threshold=0.5)
+    save_detector(tmp_path / "d.pt", build_detector(meta, width=4, depth=2))
+    export_main([str(tmp_path / "d.pt"), str(tmp_path / "r.pt")])
+    export_main([str(tmp_path / "d.pt"), str(tmp_path / "n.pt"), "--no-rigid-waters"])
+    capsys.readouterr()
+    rigid, loose = load_detector(tmp_path / "r.pt"), load_detector(tmp_path / "n.pt")
+    assert rigid.meta.water.rigid is True and loose.meta.water.rigid is False
+    o = np.array([4.1, 4.1, -0.1])
+    grid = encode_atoms(["O", "H"], np.array([o, o + bond(HALF, 1.2)]), GEO, (40, 40), 3.0)
+    for det, length in ((rigid, R_OH_A), (loose, 1.2)):
+        found = det.decode(grid)
+        assert found.symbols == ["O", "H"]
+        bond_a = np.linalg.norm(found.positions_a[1] - found.positions_a[0])
+        assert bond_a == pytest.approx(length, abs=1e-3 if det is rigid else 0.1)
 
 
 def test_train_config_water_keys() -> None:

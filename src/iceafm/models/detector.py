@@ -88,8 +88,7 @@ class DetectorMeta:
 def water_settings(values: dict[str, Any], where: str = "") -> WaterSettings:
     """The water assembly of a config section or checkpoint meta (keys ``assemble_waters``,
     ``water_oh_window_a``, ``water_hoh_angle_deg``, ``water_rigid``; missing ones: the
-    defaults); a one-line
-    :class:`ValueError` prefixed by ``where`` for a malformed value."""
+    defaults); a one-line :class:`ValueError` prefixed by ``where`` for a malformed value."""
     default = WaterSettings()
     try:
         return WaterSettings.from_values(
