@@ -92,24 +92,29 @@ READER_KEYS = ("scan_size_a", "assumed_scan_size_a", "closest", "line_correction
 
 
 def reader() -> dict:
-    """How the real stacks are read and decoded: the recorded reader settings, the real-scan
-    edge margin and the water assembly's defaults (every base here decodes with them, and the
-    fine-tunes inherit the base's). A saved metrics.json is reused only while it records the
-    same (saved_metrics)."""
-    from iceafm.models.assemble import WaterSettings
+    """How the real stacks are read: the recorded reader settings and the real-scan edge
+    margin. A saved metrics.json is reused only while it records the same (saved_metrics)."""
     from iceafm.predict import REAL_SCAN_EDGE_MARGIN_A
 
-    return {**{k: PREDICT_REAL[k] for k in READER_KEYS}, "edge_margin_a": REAL_SCAN_EDGE_MARGIN_A,
-            "water_assembly": WaterSettings().to_dict()}  # fmt: skip
+    return {**{k: PREDICT_REAL[k] for k in READER_KEYS}, "edge_margin_a": REAL_SCAN_EDGE_MARGIN_A}
 
 
-def saved_metrics(path: Path) -> dict | None:
-    """The metrics saved at ``path`` if they were evaluated with the current :func:`reader`
-    (and with the water assembly's decode recorded), else None: evaluate again."""
+def decode_of(detector_path: Path) -> dict:
+    """The water-assembly decode that the detector at ``detector_path`` uses (fine-tunes
+    inherit their base's), as metrics.json records it under ``decode``."""
+    from iceafm.models import load_detector
+
+    return load_detector(detector_path).meta.water.to_dict()
+
+
+def saved_metrics(path: Path, decode: dict) -> dict | None:
+    """The metrics saved at ``path`` if they were evaluated with the current :func:`reader` and
+    with ``decode`` (the water assembly, :func:`decode_of`), else None: evaluate again."""
     if not path.exists():
         return None
     metrics = json.loads(path.read_text())
-    return metrics if metrics.get("reader") == reader() and "decode" in metrics else None
+    same = metrics.get("reader") == reader() and metrics.get("decode") == decode
+    return metrics if same else None
 
 
 def with_reader(metrics: dict, path: Path) -> dict:
@@ -402,8 +407,8 @@ def raw_decode_metrics(
     metrics_path = out / "metrics.json"
     tuned = load_detector(tuned_path)
     tuned.meta.water = replace(tuned.meta.water, enabled=False)
-    metrics = saved_metrics(metrics_path)
-    if metrics is not None and metrics["decode"] == tuned.meta.water.to_dict():
+    metrics = saved_metrics(metrics_path, tuned.meta.water.to_dict())
+    if metrics is not None:
         return metrics
     adapt = AdaptConfig.from_config(section)
     tuned.meta.threshold = calibrate_thresholds(
@@ -624,13 +629,14 @@ def seed_repeats(
     included) the values per seed (``"0"``: the main run), their mean and sample std, and each
     method minus ``none`` per seed."""
     per = {m: {"0": {k: results[m][k] for k in HEADLINE}} for m in results}
+    decode = decode_of(base)
     for seed in args.seeds:
         for name in per:
             method = "augment" if name == CALIBRATED else name
             out = WORK / args.size / f"seed{seed}" / name
             out.mkdir(parents=True, exist_ok=True)
             path = out / "metrics.json"
-            metrics = saved_metrics(path) or with_reader(run_method(
+            metrics = saved_metrics(path, decode) or with_reader(run_method(
                 method, {**section, "seed": seed, "calibrate_augment": name == CALIBRATED},
                 PREDICT_REAL, afm, IMAGES, paths["train"],
                 paths["val"], base, translated if method in ("cyclegan", "hybrid") else None,
@@ -776,12 +782,13 @@ def main() -> None:
                            work / "translator_history.csv")  # fmt: skip
         timings["translator_s"] = round(time.perf_counter() - t, 1)
     results, raw = {}, {}
+    decode = decode_of(base)
     for method in args.methods:
         t = time.perf_counter()
         out = WORK / args.size / method
         out.mkdir(parents=True, exist_ok=True)
         metrics_path = out / "metrics.json"
-        metrics = saved_metrics(metrics_path) or with_reader(run_method(
+        metrics = saved_metrics(metrics_path, decode) or with_reader(run_method(
             method, section, PREDICT_REAL, afm, IMAGES, paths["train"], paths["val"],
             base, translated if method in ("cyclegan", "hybrid") else None,
             WORK / args.size / "states",
@@ -811,7 +818,7 @@ def main() -> None:
         out = WORK / args.size / CALIBRATED
         out.mkdir(parents=True, exist_ok=True)
         metrics_path = out / "metrics.json"
-        extra[CALIBRATED] = saved_metrics(metrics_path) or with_reader(
+        extra[CALIBRATED] = saved_metrics(metrics_path, decode) or with_reader(
             run_method("augment", {**section, "calibrate_augment": True}, PREDICT_REAL, afm,
                        IMAGES, paths["train"], paths["val"], base, None,
                        WORK / args.size / "states", out / "detector.pt",
