@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import h5py
+import numpy as np
 import pytest
 import torch
 from ml_fixtures import build_ml_dataset
@@ -14,7 +16,9 @@ from iceafm.adapt.pipeline import (
     METHODS,
     AdaptConfig,
     AdaptError,
+    method_split,
     real_inputs,
+    rewrite_split,
     run_compare,
     run_method,
     run_translator,
@@ -51,6 +55,26 @@ def campaign(tmp_path_factory):
     write_png_stack(images / "mine", sharpening_stack(6, (48, 48), 0.2), name="a")
     write_png_stack(images / "mine", sharpening_stack(5, (56, 48), 0.2)[:, ::-1], name="b")
     return splits, base, images, root
+
+
+def test_hybrid_split_is_blended_again_from_a_remade_translation(campaign, tmp_path):
+    """A translator retrained (its translated split rewritten) must not leave hybrid on the
+    blend of the old translation; the old blend is removed."""
+    splits = campaign[0]
+    translated, work = tmp_path / "translated.h5", tmp_path / "states"
+    work.mkdir()
+    rewrite_split(splits["train"], translated, lambda i, df: df[:, ::-1].copy())
+    first = method_split("hybrid", splits["train"], translated, work, seed=0)
+    assert method_split("hybrid", splits["train"], translated, work, seed=0) == first  # reused
+    with h5py.File(first) as h5:
+        old = h5["df"][:]
+    rewrite_split(splits["train"], translated, lambda i, df: -df)
+    second = method_split("hybrid", splits["train"], translated, work, seed=0)
+    with h5py.File(second) as h5:
+        new = h5["df"][:]
+    assert second != first and not first.exists()
+    assert not np.allclose(new, old)
+    assert method_split("hybrid", splits["train"], translated, work, seed=1) != second
 
 
 @pytest.mark.slow

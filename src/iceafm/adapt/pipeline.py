@@ -36,6 +36,7 @@ import numpy as np
 from iceafm.adapt.cyclegan import TranslatorConfig, train_translator, translate
 from iceafm.io.atomic import atomic_path, write_text_atomic
 from iceafm.io.stacks import normalise_slices, stack_files
+from iceafm.provenance import inputs_key
 
 METHODS = ("none", "augment", "cyclegan", "hybrid")
 #: The methods that need the translator.
@@ -169,7 +170,6 @@ def run_translator(
     split and the real stacks; write its state, the translated split and the per-epoch losses."""
     from iceafm.models import load_detector
     from iceafm.models.train import resolve_device
-    from iceafm.provenance import inputs_key
 
     adapt = AdaptConfig.from_config(section)
     det = load_detector(base_model)
@@ -234,15 +234,20 @@ def finetune_config(adapt: AdaptConfig, method: str, base: Any) -> Any:
 def method_split(
     method: str, train_split: str | Path, translated: str | Path | None, work: Path, seed: int
 ) -> Path:
-    """The split ``method`` fine-tunes on (hybrid: written under ``work``)."""
+    """The split ``method`` fine-tunes on. Hybrid: written under ``work`` as
+    ``hybrid_train-<inputs key>-s<seed>.h5``, named by the current versions of ``train_split``
+    and ``translated`` (:func:`iceafm.provenance.inputs_key`) and the blend seed, so a remade
+    translation or split is blended again; older blends there are removed."""
     if method in ("none", "augment"):
         return Path(train_split)
     if translated is None:
         raise AdaptError(f"adapt method {method}: needs the translated split")
     if method == "cyclegan":
         return Path(translated)
-    out = work / "hybrid_train.h5"
+    out = work / f"hybrid_train-{inputs_key([train_split, translated])}-s{seed}.h5"
     if not out.exists():
+        for stale in work.glob("hybrid_train*.h5"):
+            stale.unlink()
         with h5py.File(translated, "r") as h5:
             moved = h5["df"]
 
@@ -531,7 +536,6 @@ def run_method(
     from ase.io import write
 
     from iceafm.models import load_detector, save_detector
-    from iceafm.models.checkpoint import config_hash
     from iceafm.models.evaluate import calibrate_thresholds
     from iceafm.models.train import train_detector
 
@@ -556,10 +560,9 @@ def run_method(
         )  # fmt: skip
         adapt = replace(adapt, augment=augment.to_dict())
     config = finetune_config(adapt, method, base)
-    base_id = config_hash({"base": Path(base_model).stat().st_size,
-                           "mtime": Path(base_model).stat().st_mtime_ns,
-                           "translated": str(translated)})  # fmt: skip
-    state = work / f"{method}-{config.hash()}-{base_id}.pt"
+    # the fine-tune resumes only on the same versions of the base and the splits it reads
+    inputs = inputs_key([base_model, train_split, val_split, *([translated] if translated else [])])
+    state = work / f"{method}-{config.hash()}-{inputs}.pt"
     init = {k: v.clone() for k, v in base.net.state_dict().items()}
     tuned = train_detector(config, split, val_split, state, log_csv, init_state=init)
     # decode thresholds calibrated on the (simulated) validation split, as for the shipped model
