@@ -107,19 +107,23 @@ def decode_of(detector_path: Path) -> dict:
     return load_detector(detector_path).meta.water.to_dict()
 
 
-def saved_metrics(path: Path, decode: dict) -> dict | None:
-    """The metrics saved at ``path`` if they were evaluated with the current :func:`reader` and
-    with ``decode`` (the water assembly, :func:`decode_of`), else None: evaluate again."""
+def saved_metrics(path: Path, decode: dict, translated: Path | None = None) -> dict | None:
+    """The metrics saved at ``path`` if they were evaluated with the current :func:`reader`,
+    with ``decode`` (the water assembly, :func:`decode_of`) and on the translated split
+    ``translated`` (cyclegan, hybrid; its name holds the translator's hash), else None: evaluate
+    again."""
     if not path.exists():
         return None
     metrics = json.loads(path.read_text())
-    same = metrics.get("reader") == reader() and metrics.get("decode") == decode
+    same = (metrics.get("reader") == reader() and metrics.get("decode") == decode
+            and metrics.get("translated") == (translated.name if translated else None))
     return metrics if same else None
 
 
-def with_reader(metrics: dict, path: Path) -> dict:
-    """``metrics`` stamped with the current :func:`reader`, rewritten to ``path``."""
-    metrics = {**metrics, "reader": reader()}
+def with_reader(metrics: dict, path: Path, translated: Path | None = None) -> dict:
+    """``metrics`` stamped with the current :func:`reader` and the translated split's name,
+    rewritten to ``path``."""
+    metrics = {**metrics, "reader": reader(), "translated": translated.name if translated else None}
     write_text_atomic(path, json.dumps(metrics, indent=1, default=float) + "\n")
     return metrics
 
@@ -158,13 +162,22 @@ SIZES = {
         },
     },
 }  # fmt: skip
-#: "small": the same with a base detector trained 3x longer (the tiny base over-predicts H).
-SIZES["small"] = {**SIZES["tiny"], "base": {**SIZES["tiny"]["base"], "epochs": 150}}
+#: The translator of the sizes that report: the schema's generator (width 16, 3 residual blocks),
+#: 800 steps of 8 crops (about 8 min on 2 CPU cores); tiny keeps a toy one (seconds).
+TRANSLATOR = {"width": 16, "n_res": 3, "crop_px": 32, "crop_slices": 4, "epochs": 8,
+              "steps_per_epoch": 100, "batch_size": 8}  # fmt: skip
+#: "small": the same with a base detector trained 3x longer (the tiny base over-predicts H) and
+#: the translator above.
+SIZES["small"] = {
+    **SIZES["tiny"],
+    "base": {**SIZES["tiny"]["base"], "epochs": 150},
+    "adapt": {**SIZES["tiny"]["adapt"], "translator": TRANSLATOR},
+}
 #: "thermal": the campaign adds frames of the TIP4P/Ice premelting-surface MD of
 #: benchmarks/premelt_md.py (trajectories 2 and 3 at each temperature; trajectory 1 is held out
 #: as the headline reference) and water clusters on Cu(111)/Au(111) (rings, chains, patches of
 #: 4-20 molecules; the family cluster_metal, its schema defaults but a smaller metal slab), the
-#: small size's base and a width-16 translator (trained on a GPU with --device cuda).
+#: small size's base and translator (trained on a GPU with --device cuda).
 SIZES["thermal"] = {
     "structures": 24,
     "clusters": {"count": 12, "metal": "random", "surface_size": [9, 12, 3], "height_a": None,
@@ -176,8 +189,7 @@ SIZES["thermal"] = {
     "adapt": {
         **SIZES["tiny"]["adapt"],
         "finetune": {"epochs": 10, "batch_size": 8, "lr": 5e-4, "val_samples": 16},
-        "translator": {"width": 16, "n_res": 3, "crop_px": 32, "crop_slices": 4,
-                       "epochs": 8, "steps_per_epoch": 100, "batch_size": 8},
+        "translator": TRANSLATOR,
     },
 }  # fmt: skip
 #: "thermal_augmented": the same campaign, the small base trained with augment's augmentation
@@ -198,12 +210,12 @@ SIZES["thermal_wide"] = {
 #: "bench": the shipped model's campaign (config/bench.yaml: ice, premelt MD, Cu bilayers, clusters
 #: on Cu/Au(111); 16 A at 0.25 A/px) and a detector trained on it as the base, both given
 #: (--dataset, --base-model: e.g. the shipped model); fine-tunes of 4 x 192 samples; the
-#: re-simulation uses that config's AFM section (:func:`size_afm`).
+#: :data:`TRANSLATOR`; the re-simulation uses that config's AFM section (:func:`size_afm`).
 SIZES["bench"] = {
     "dataset_config": "config/bench.yaml",
     "raw_decode": False,
     "adapt": {
-        **SIZES["tiny"]["adapt"],
+        **SIZES["thermal"]["adapt"],
         "finetune": {"epochs": 4, "batch_size": 8, "lr": 5e-4, "val_samples": 16,
                      "samples_per_epoch": 192},
     },
@@ -407,7 +419,8 @@ def raw_decode_metrics(
     metrics_path = out / "metrics.json"
     tuned = load_detector(tuned_path)
     tuned.meta.water = replace(tuned.meta.water, enabled=False)
-    metrics = saved_metrics(metrics_path, tuned.meta.water.to_dict())
+    own = translated if method in ("cyclegan", "hybrid") else None
+    metrics = saved_metrics(metrics_path, tuned.meta.water.to_dict(), own)
     if metrics is not None:
         return metrics
     adapt = AdaptConfig.from_config(section)
@@ -422,7 +435,7 @@ def raw_decode_metrics(
                                  paths["val"])  # fmt: skip
     metrics["threshold"] = tuned.meta.threshold
     out.mkdir(parents=True, exist_ok=True)
-    return with_reader(metrics, metrics_path)
+    return with_reader(metrics, metrics_path, own)
 
 
 def training_reference(train: Path, base: Path, section: dict) -> tuple[dict, float]:
@@ -636,13 +649,13 @@ def seed_repeats(
             out = WORK / args.size / f"seed{seed}" / name
             out.mkdir(parents=True, exist_ok=True)
             path = out / "metrics.json"
-            metrics = saved_metrics(path, decode) or with_reader(run_method(
+            own = translated if method in ("cyclegan", "hybrid") else None
+            metrics = saved_metrics(path, decode, own) or with_reader(run_method(
                 method, {**section, "seed": seed, "calibrate_augment": name == CALIBRATED},
-                PREDICT_REAL, afm, IMAGES, paths["train"],
-                paths["val"], base, translated if method in ("cyclegan", "hybrid") else None,
+                PREDICT_REAL, afm, IMAGES, paths["train"], paths["val"], base, own,
                 WORK / args.size / f"seed{seed}" / "states", out / "detector.pt",
                 out / "predictions.extxyz", path, out / "finetune_log.csv",
-            ), path)  # fmt: skip
+            ), path, own)  # fmt: skip
             metrics = headline_values(metrics, out, reference)
             per[name][str(seed)] = {k: metrics[k] for k in HEADLINE}
             print("seed", seed, name, per[name][str(seed)], file=sys.stderr, flush=True)
@@ -711,12 +724,19 @@ def analyse_only(args: argparse.Namespace, paths: dict[str, Path], base: Path,
         frames = read(WORK / args.size / method / "predictions.extxyz", ":")
         record[method].update(surface_values(surface_frames(frames), reference))
     record["published_yardstick"] = published_yardstick(reference)
-    translated = size_work(args.size) / "translated_train.h5"
+    translated = translated_path(args.size, section)
     compare([m for m in args.methods if m in record], args.size, section, paths, base,
             translated if translated.exists() else None, reference)  # fmt: skip
     print(json.dumps(record["paired_bootstrap"], indent=1))
     print(json.dumps(record["reference_sensitivity"], indent=1))
     write_result(result_name(args.size), record)
+
+
+def translated_path(size_name: str, section: dict) -> Path:
+    """The simulated training split translated by the size's translator, named by the
+    translator's hash (another translator writes, and is evaluated on, its own file)."""
+    translator = AdaptConfig.from_config(section).translator
+    return size_work(size_name) / f"translated_train-{translator.hash()}.h5"
 
 
 def result_name(size_name: str) -> str:
@@ -775,7 +795,7 @@ def main() -> None:
     if {"cyclegan", "hybrid"} & set(args.methods):
         t = time.perf_counter()
         work = size_work(args.size)
-        translated = work / "translated_train.h5"
+        translated = translated_path(args.size, section)
         if not translated.exists():
             run_translator(section, PREDICT_REAL, IMAGES, paths["train"], base,
                            work / "translator_state", work / "translator.pt", translated,
@@ -788,13 +808,13 @@ def main() -> None:
         out = WORK / args.size / method
         out.mkdir(parents=True, exist_ok=True)
         metrics_path = out / "metrics.json"
-        metrics = saved_metrics(metrics_path, decode) or with_reader(run_method(
-            method, section, PREDICT_REAL, afm, IMAGES, paths["train"], paths["val"],
-            base, translated if method in ("cyclegan", "hybrid") else None,
+        own = translated if method in ("cyclegan", "hybrid") else None
+        metrics = saved_metrics(metrics_path, decode, own) or with_reader(run_method(
+            method, section, PREDICT_REAL, afm, IMAGES, paths["train"], paths["val"], base, own,
             WORK / args.size / "states",
             out / "detector.pt", out / "predictions.extxyz", metrics_path,
             out / "finetune_log.csv",
-        ), metrics_path)  # fmt: skip
+        ), metrics_path, own)  # fmt: skip
         timings[f"{method}_s"] = round(time.perf_counter() - t, 1)
         results[method] = metrics
         print(method, {k: metrics[k] for k in HEADLINE}, file=sys.stderr, flush=True)
