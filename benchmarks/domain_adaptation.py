@@ -221,6 +221,12 @@ SIZES["bench"] = {
     },
 }  # fmt: skip
 
+#: "bench_no_identity": bench with the translator's identity loss off (``lambda_identity`` 0),
+#: whether the translator then leaves the identity.
+SIZES["bench_no_identity"] = {
+    **SIZES["bench"],
+    "adapt": {**SIZES["bench"]["adapt"], "translator": {**TRANSLATOR, "lambda_identity": 0.0}},
+}
 
 def size_afm(size: dict) -> dict:
     """The AFM section of a size's campaign: its ``dataset_config``'s, else :data:`AFM`."""
