@@ -68,6 +68,7 @@ from common import RESULTS, machine_info, write_result
 from premelt_md import FRAMES as PREMELT_FRAMES
 
 from iceafm.adapt.pipeline import (
+    TRANSLATED,
     AdaptConfig,
     best_method,
     evaluate_method,
@@ -118,6 +119,11 @@ def saved_metrics(path: Path, decode: dict, translated: Path | None = None) -> d
     same = (metrics.get("reader") == reader() and metrics.get("decode") == decode
             and metrics.get("translated") == (translated.name if translated else None))
     return metrics if same else None
+
+
+def translated_for(method: str, translated: Path | None) -> Path | None:
+    """The translated split ``method`` fine-tunes on (cyclegan, hybrid), else None."""
+    return translated if method in TRANSLATED else None
 
 
 def with_reader(metrics: dict, path: Path, translated: Path | None = None) -> dict:
@@ -227,6 +233,7 @@ SIZES["bench_no_identity"] = {
     **SIZES["bench"],
     "adapt": {**SIZES["bench"]["adapt"], "translator": {**TRANSLATOR, "lambda_identity": 0.0}},
 }
+
 
 def size_afm(size: dict) -> dict:
     """The AFM section of a size's campaign: its ``dataset_config``'s, else :data:`AFM`."""
@@ -417,16 +424,15 @@ def raw_decode_metrics(
 ) -> dict:
     """The label-free metrics of ``method``'s fine-tuned detector (``tuned_path``) decoded
     without water assembly (thresholds recalibrated on val for that decode, as run_method
-    does; ``afm``: the re-simulation's AFM section); cached in ``out`` while its decode
-    matches."""
+    does; ``afm``: the re-simulation's AFM section; ``translated``: the method's translated
+    split, :func:`translated_for`); cached in ``out`` while its decode and split match."""
     from iceafm.models import load_detector
     from iceafm.models.evaluate import calibrate_thresholds
 
     metrics_path = out / "metrics.json"
     tuned = load_detector(tuned_path)
     tuned.meta.water = replace(tuned.meta.water, enabled=False)
-    own = translated if method in ("cyclegan", "hybrid") else None
-    metrics = saved_metrics(metrics_path, tuned.meta.water.to_dict(), own)
+    metrics = saved_metrics(metrics_path, tuned.meta.water.to_dict(), translated)
     if metrics is not None:
         return metrics
     adapt = AdaptConfig.from_config(section)
@@ -441,7 +447,7 @@ def raw_decode_metrics(
                                  paths["val"])  # fmt: skip
     metrics["threshold"] = tuned.meta.threshold
     out.mkdir(parents=True, exist_ok=True)
-    return with_reader(metrics, metrics_path, own)
+    return with_reader(metrics, metrics_path, translated)
 
 
 def training_reference(train: Path, base: Path, section: dict) -> tuple[dict, float]:
@@ -655,7 +661,7 @@ def seed_repeats(
             out = WORK / args.size / f"seed{seed}" / name
             out.mkdir(parents=True, exist_ok=True)
             path = out / "metrics.json"
-            own = translated if method in ("cyclegan", "hybrid") else None
+            own = translated_for(method, translated)
             metrics = saved_metrics(path, decode, own) or with_reader(run_method(
                 method, {**section, "seed": seed, "calibrate_augment": name == CALIBRATED},
                 PREDICT_REAL, afm, IMAGES, paths["train"], paths["val"], base, own,
@@ -798,7 +804,7 @@ def main() -> None:
         return
     adapt = AdaptConfig.from_config(section)
     translated = None
-    if {"cyclegan", "hybrid"} & set(args.methods):
+    if set(TRANSLATED) & set(args.methods):
         t = time.perf_counter()
         work = size_work(args.size)
         translated = translated_path(args.size, section)
@@ -814,7 +820,7 @@ def main() -> None:
         out = WORK / args.size / method
         out.mkdir(parents=True, exist_ok=True)
         metrics_path = out / "metrics.json"
-        own = translated if method in ("cyclegan", "hybrid") else None
+        own = translated_for(method, translated)
         metrics = saved_metrics(metrics_path, decode, own) or with_reader(run_method(
             method, section, PREDICT_REAL, afm, IMAGES, paths["train"], paths["val"], base, own,
             WORK / args.size / "states",
@@ -828,8 +834,7 @@ def main() -> None:
             continue
         t = time.perf_counter()
         raw[method] = raw_decode_metrics(
-            method, section, paths, base,
-            translated if method in ("cyclegan", "hybrid") else None, out / "detector.pt",
+            method, section, paths, base, own, out / "detector.pt",
             WORK / args.size / "raw_decode" / method, afm,
         )  # fmt: skip
         timings[f"{method}_raw_decode_s"] = round(time.perf_counter() - t, 1)
