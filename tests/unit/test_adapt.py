@@ -14,6 +14,7 @@ from iceafm.adapt.cyclegan import (
     generator_losses,
     train_translator,
     translate,
+    translation_change,
 )
 from iceafm.data.loader import AugmentConfig, experimental_artifacts
 from iceafm.metrics.label_free import (
@@ -66,6 +67,18 @@ def test_translator_trains_resumes_and_translates(tmp_path):
     assert len(history) == 1  # resumed: nothing left to do
     out = translate(model.g_sr, real[0][:, :23, :21])
     assert out.shape == (5, 23, 21) and np.allclose(out.std(axis=(1, 2)), 1, atol=1e-3)
+
+
+def test_translation_change_known_answers():
+    """0 and r = 1 for the identity, 2 and r = -1 for a sign flip, about sqrt(2) and r about 0
+    for an unrelated stack (RMS in units of a slice's std)."""
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((2, 4, 32, 32))
+    a = (a - a.mean()) / a.std()
+    assert translation_change(a, a) == pytest.approx((0.0, 1.0))
+    assert translation_change(a, -a) == pytest.approx((2.0, -1.0))
+    rms, r = translation_change(a, b)
+    assert rms == pytest.approx(np.sqrt(2), abs=0.05) and abs(r) < 0.05
 
 
 def test_energy_and_wasserstein_known_answers():

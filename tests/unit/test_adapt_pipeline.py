@@ -22,6 +22,7 @@ from iceafm.adapt.pipeline import (
     run_compare,
     run_method,
     run_translator,
+    translation_summary,
 )
 from iceafm.models import load_detector
 from iceafm.models.train import TrainConfig, train_detector
@@ -84,6 +85,8 @@ def test_methods_end_to_end(campaign):
     run_translator(SECTION, PREDICT_REAL, images, splits["train"], base, root / "tstate",
                    root / "translator.pt", translated, root / "history.csv")  # fmt: skip
     assert translated.exists() and (root / "history.csv").read_text().startswith("epoch,")
+    moved = translation_summary(splits["train"], translated)
+    assert 0.0 < moved["translation_rms"] < 1.5 and -1.0 <= moved["translation_pearson"] <= 1.0
     metrics, predictions = {}, {}
     for method in METHODS:
         out = root / method

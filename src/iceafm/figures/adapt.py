@@ -61,6 +61,11 @@ def _distributions(axes, distributions: dict[str, dict[str, np.ndarray]]) -> Non
         ax.legend(fontsize=5, frameon=False)
 
 
+#: The translation's change (translated - simulated, closest slice) is drawn this many times
+#: larger on the images' grey scale: a change of a few % of a slice's std stays visible.
+DIFFERENCE_GAIN = 4
+
+
 def _show(ax, image: np.ndarray, pixel_a: float, title: str) -> None:
     ny, nx = image.shape
     extent = (-0.5 * pixel_a, (nx - 0.5) * pixel_a, (ny - 0.5) * pixel_a, -0.5 * pixel_a)
@@ -79,11 +84,13 @@ def adapt_figure(
     distributions: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> Figure:
     """``real``: [(name, model input [n, ny, nx])]; ``simulated``/``translated``: one stack each
-    (normalised); ``predictions``: {method: [ASE Atoms per real stack, same order]};
-    ``metrics``: {method: metrics.json}; ``distributions``: {"reference" or method: local
-    properties (:func:`iceafm.metrics.label_free.pooled_properties`)}, drawn when given."""
+    (normalised; with a translation the top row also shows its change, :data:`DIFFERENCE_GAIN`
+    times larger, and the RMS of that change in units of a slice's std); ``predictions``:
+    {method: [ASE Atoms per real stack, same order]}; ``metrics``: {method: metrics.json};
+    ``distributions``: {"reference" or method: local properties
+    (:func:`iceafm.metrics.label_free.pooled_properties`)}, drawn when given."""
     methods = list(predictions)
-    cols = max(len(methods), 4)
+    cols = max(len(methods), 4 if translated is None else 5)
     first = 2 if distributions else 1
     rows = first + len(real)
     fig = Figure(figsize=(2.4 * cols, 2.4 * rows))
@@ -92,7 +99,10 @@ def adapt_figure(
         ax.set_axis_off()
     top = [(real[0][1][0], f"real: {real[0][0]}"), (simulated[0], "simulated")]
     if translated is not None:
-        top.append((translated[0], "simulated, translated"))
+        change = translated[0] - simulated[0]
+        rms = float(np.sqrt(np.mean(change**2)))
+        top += [(translated[0], "simulated, translated"),
+                (DIFFERENCE_GAIN * change, f"difference x{DIFFERENCE_GAIN} (RMS {rms:.2f})")]
     for ax, (image, title) in zip(axes[0], top, strict=False):
         ax.set_axis_on()
         _show(ax, image, pixel_a, title)
