@@ -173,7 +173,6 @@ def translation_summary(train_split: str | Path, translated_split: str | Path) -
     return {"translation_rms": float(rms), "translation_pearson": float(r)}
 
 
-
 def run_translator(
     section: dict[str, Any],
     predict_real: dict[str, Any],
