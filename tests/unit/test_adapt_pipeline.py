@@ -22,8 +22,11 @@ from iceafm.adapt.pipeline import (
     run_compare,
     run_method,
     run_translator,
+    split_stacks,
     translation_summary,
 )
+from iceafm.data.loader import iter_split
+from iceafm.io.stacks import normalise_slices
 from iceafm.models import load_detector
 from iceafm.models.train import TrainConfig, train_detector
 
@@ -56,6 +59,19 @@ def campaign(tmp_path_factory):
     write_png_stack(images / "mine", sharpening_stack(6, (48, 48), 0.2), name="a")
     write_png_stack(images / "mine", sharpening_stack(5, (56, 48), 0.2)[:, ::-1], name="b")
     return splits, base, images, root
+
+
+def test_split_stacks_spread_over_every_structure(campaign):
+    """The domain gap, FID and simulated floors read stacks spread over the split: with 2 of the
+    train split's 8 entries (2 structures, 4 views each, one after the other) one of each
+    structure, not the first structure's first two views."""
+    train = campaign[0]["train"]
+    every = [normalise_slices(e["df"]) for e in iter_split(train)]
+    picked = split_stacks(train, 2)
+    assert len(picked) == 2
+    np.testing.assert_allclose(picked[0], every[0], atol=1e-6)
+    np.testing.assert_allclose(picked[1], every[7], atol=1e-6)
+    assert len(split_stacks(train)) == 8
 
 
 def test_hybrid_split_is_blended_again_from_a_remade_translation(campaign, tmp_path):

@@ -9,7 +9,14 @@ import pytest
 import torch
 from ml_fixtures import build_ml_dataset
 
-from iceafm.data.loader import AugmentConfig, StackStream, augment_sample, iter_split, split_info
+from iceafm.data.loader import (
+    AugmentConfig,
+    StackStream,
+    augment_sample,
+    iter_split,
+    split_info,
+    spread_entries,
+)
 from iceafm.models import CheckpointError, load_detector, save_detector
 from iceafm.models.decode import decode_grid, encode_atoms
 from iceafm.models.evaluate import calibrate_thresholds, evaluate_split
@@ -67,6 +74,32 @@ def test_decode_round_trip_labels_atoms_labels(splits):
             assert np.min(np.linalg.norm(same - p, axis=1)) < 1e-4
         n_checked += 1
     assert n_checked == 8
+
+
+def test_spread_entries_known_answers():
+    np.testing.assert_array_equal(spread_entries(10, None), np.arange(10))
+    np.testing.assert_array_equal(spread_entries(10, 12), np.arange(10))
+    np.testing.assert_array_equal(spread_entries(10, 4), [0, 3, 6, 9])
+    np.testing.assert_array_equal(spread_entries(10, 1), [0])
+    assert len(spread_entries(10, 0)) == 0
+    picks = spread_entries(96, 32)  # bench: 3 structures of 32 views
+    assert len(set(picks.tolist())) == 32 and picks[0] == 0 and picks[-1] == 95
+    assert (np.diff(picks) > 0).all()
+
+
+def test_iter_split_reads_chosen_entries_across_chunks(splits):
+    """The train split holds 2 structures' 4 views each, one structure after the other (chunks
+    of 4): two entries spread over it are the first and the last, one of each structure, and
+    equal the same entries read in full."""
+    every = list(iter_split(splits["train"]))
+    picked = list(iter_split(splits["train"], spread_entries(len(every), 2)))
+    assert [e["index"] for e in picked] == [0, 7]
+    for entry in picked:
+        full = every[entry["index"]]
+        np.testing.assert_array_equal(entry["df"], full["df"])
+        np.testing.assert_array_equal(entry["targets"], full["targets"])
+        np.testing.assert_array_equal(entry["xyz_a"], full["xyz_a"])
+        assert entry["symbols"] == full["symbols"]
 
 
 def _atom_pixel_values(df, symbols, xyz, pixel):

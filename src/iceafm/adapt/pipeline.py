@@ -122,15 +122,13 @@ def real_inputs(
 
 
 def split_stacks(path: str | Path, n_max: int | None = None) -> list[np.ndarray]:
-    """The first ``n_max`` (None: all) entries' df of a split, each slice normalised."""
-    from iceafm.data.loader import iter_split
+    """The df of ``n_max`` entries (None: all) spread over a split
+    (:func:`iceafm.data.loader.spread_entries`: every structure, not the first one's views),
+    each slice normalised."""
+    from iceafm.data.loader import iter_split, split_info, spread_entries
 
-    out = []
-    for entry in iter_split(path):
-        if n_max is not None and len(out) >= n_max:
-            break
-        out.append(normalise_slices(entry["df"]).astype(np.float32))
-    return out
+    entries = spread_entries(split_info(path).n, n_max)
+    return [normalise_slices(e["df"]).astype(np.float32) for e in iter_split(path, entries)]
 
 
 def check_compatible(detector: Any, split: str | Path) -> None:
@@ -290,22 +288,18 @@ def method_split(
 def method_inputs(
     method: str, split: Path, adapt: AdaptConfig, n: int
 ) -> list[np.ndarray]:
-    """Up to ``n`` normalised stacks of what ``method``'s detector trains on (for the domain
-    gap): the split's entries, through the augmentations of ``augment``."""
-    from iceafm.data.loader import iter_split, split_info
-
-    stacks = split_stacks(split, n)
+    """``n`` normalised stacks (spread over the split, as :func:`split_stacks`) of what
+    ``method``'s detector trains on (for the domain gap): the split's entries, through the
+    augmentations of ``augment``."""
     if method != "augment":
-        return stacks
-    from iceafm.data.loader import augment_sample
+        return split_stacks(split, n)
+    from iceafm.data.loader import augment_sample, iter_split, split_info, spread_entries
 
     config = augment_config(adapt, method)
     info = split_info(split)
     rng = np.random.default_rng([adapt.seed, 11])
     out = []
-    for entry in iter_split(split):
-        if len(out) >= n:
-            break
+    for entry in iter_split(split, spread_entries(info.n, n)):
         df, _ = augment_sample(entry["df"], entry["symbols"], entry["xyz_a"],
                                entry["targets"], info, config, rng)  # fmt: skip
         out.append(normalise_slices(df).astype(np.float32))
@@ -313,15 +307,14 @@ def method_inputs(
 
 
 def reference_properties(split: str | Path, n_max: int, depth_a: float) -> dict[str, np.ndarray]:
-    """Local-structure properties of the top ``depth_a`` A (below the topmost O) of up to
-    ``n_max`` simulated structures of a split (their labelled atoms)."""
-    from iceafm.data.loader import iter_split
+    """Local-structure properties of the top ``depth_a`` A (below the topmost O) of ``n_max``
+    simulated stacks' structures spread over a split (their labelled atoms; entries without O
+    skipped)."""
+    from iceafm.data.loader import iter_split, split_info, spread_entries
     from iceafm.metrics.label_free import pooled_properties
 
     structures = []
-    for entry in iter_split(split):
-        if len(structures) >= n_max:
-            break
+    for entry in iter_split(split, spread_entries(split_info(split).n, n_max)):
         sym, xyz = np.asarray(entry["symbols"]), entry["xyz_a"]
         if not (sym == "O").any():
             continue
@@ -376,7 +369,7 @@ def label_free_reference(
         return held_out_reference_properties(reference_frames, depth_a), f"premelt_md: {files}"
     n_max = adapt.reference_structures
     return (reference_properties(train_split, n_max, depth_a),
-            f"training: up to {n_max} structures of {train_split}")  # fmt: skip
+            f"training: {n_max} stacks spread over {train_split}")  # fmt: skip
 
 
 def resimulate(
@@ -422,7 +415,7 @@ def resimulate(
 
 
 def simulated_properties(detector: Any, split: str | Path, n_max: int) -> dict[str, np.ndarray]:
-    """Local-structure properties of ``detector``'s predictions on up to ``n_max`` stacks of a
+    """Local-structure properties of ``detector``'s predictions on ``n_max`` stacks spread over a
     simulated split (each slice normalised, as the real inputs are)."""
     from iceafm.metrics.label_free import pooled_properties
 

@@ -140,18 +140,36 @@ def _read_chunk(h5: h5py.File, start: int, stop: int) -> dict[str, Any]:
     }
 
 
-def iter_split(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
-    """Entries of a split file in order, reading one chunk at a time: dicts with ``df``
-    [n_heights, ny, nx] (Hz), ``targets``, ``symbols`` [m], ``xyz_a`` [m, 3] (A, labels frame),
-    ``index``."""
+def spread_entries(n: int, n_max: int | None) -> np.ndarray:
+    """Indices of up to ``n_max`` (None: all) of a split's ``n`` entries, spread evenly from the
+    first to the last, ascending. A split stores each structure's views one after another, so
+    its first ``n_max`` entries can all be views of one structure."""
+    if n_max is None or n_max >= n:
+        return np.arange(n)
+    return np.linspace(0, n - 1, max(n_max, 0)).round().astype(np.int64)
+
+
+def iter_split(
+    path: str | os.PathLike, entries: np.ndarray | None = None
+) -> Iterator[dict[str, Any]]:
+    """Entries of a split file in order (``entries``: only these indices, ascending and distinct,
+    e.g. :func:`spread_entries`), reading one chunk at a time and skipping chunks without a
+    wanted entry: dicts with ``df`` [n_heights, ny, nx] (Hz), ``targets``, ``symbols`` [m],
+    ``xyz_a`` [m, 3] (A, labels frame), ``index``."""
     info = split_info(path)
+    wanted = np.arange(info.n) if entries is None else np.asarray(entries, dtype=np.int64)
     with h5py.File(path, "r") as h5:
         for start in range(0, info.n, info.chunk):
-            chunk = _read_chunk(h5, start, min(start + info.chunk, info.n))
-            for k in range(len(chunk["df"])):
+            stop = min(start + info.chunk, info.n)
+            here = wanted[(wanted >= start) & (wanted < stop)]
+            if not len(here):
+                continue
+            chunk = _read_chunk(h5, start, stop)
+            for index in here:
+                k = int(index) - start
                 a0, a1 = chunk["offsets"][k], chunk["offsets"][k + 1]
                 yield {
-                    "index": start + k,
+                    "index": int(index),
                     "df": chunk["df"][k],
                     "targets": chunk["targets"][k],
                     "symbols": [_SYMBOL[int(n)] for n in chunk["number"][a0:a1]],

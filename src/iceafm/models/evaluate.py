@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from iceafm.data.loader import iter_split, split_info
+from iceafm.data.loader import iter_split, split_info, spread_entries
 from iceafm.figures.detector import plot_evaluation
 from iceafm.io.atomic import write_json_atomic
 from iceafm.metrics.detection import DetectionScorer, flat_metrics
@@ -24,15 +24,12 @@ def evaluate_split(
     batch: int = 8,
     max_stacks: int | None = None,
 ) -> dict[str, Any]:
-    """Score the first ``max_stacks`` stacks (None: all) of ``split_path`` (metrics of
+    """Score ``max_stacks`` stacks (None: all; spread over the split, :func:`spread_entries`) of
+    ``split_path`` (metrics of
     :mod:`iceafm.metrics.detection`, plus the flat benchmark keys under ``summary``); write the
     JSON and the figure when paths are given."""
-    n = (
-        split_info(split_path).n
-        if max_stacks is None
-        else min(max_stacks, split_info(split_path).n)
-    )
-    shown = set(np.linspace(0, n - 1, min(n_examples, n)).round().astype(int).tolist())
+    picked = spread_entries(split_info(split_path).n, max_stacks)
+    shown = set(picked[spread_entries(len(picked), n_examples)].tolist())
     scorer = DetectionScorer()
     examples: list[tuple[np.ndarray, Any, list[str], np.ndarray]] = []
     pending: list[dict[str, Any]] = []
@@ -46,9 +43,7 @@ def evaluate_split(
                 examples.append((entry["df"], found, entry["symbols"], entry["xyz_a"]))
         pending.clear()
 
-    for entry in iter_split(split_path):
-        if max_stacks is not None and entry["index"] >= max_stacks:
-            break
+    for entry in iter_split(split_path, picked):
         pending.append(entry)
         if len(pending) == batch:
             flush()
@@ -78,12 +73,10 @@ def calibrate_thresholds(
     max_stacks: int | None = None,
     batch: int = 8,
 ) -> dict[str, float]:
-    """Per-species confidence thresholds that maximise F1 at 1.0 A on a (validation) split;
-    the detector is left unchanged."""
+    """Per-species confidence thresholds that maximise F1 at 1.0 A on ``max_stacks`` stacks
+    (None: all; spread over the split) of a (validation) split; the detector is left unchanged."""
     grids, truths = [], []
-    for entry in iter_split(split_path):
-        if max_stacks is not None and entry["index"] >= max_stacks:
-            break
+    for entry in iter_split(split_path, spread_entries(split_info(split_path).n, max_stacks)):
         truths.append((entry["symbols"], entry["xyz_a"]))
         grids.append(entry["df"])
     probs = np.concatenate(
