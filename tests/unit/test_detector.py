@@ -87,12 +87,12 @@ def test_spread_entries_known_answers():
     assert (np.diff(picks) > 0).all()
 
 
-def test_iter_split_reads_chosen_entries_across_chunks(splits):
+def test_iter_split_reads_entries_spread_across_chunks(splits):
     """The train split holds 2 structures' 4 views each, one structure after the other (chunks
     of 4): two entries spread over it are the first and the last, one of each structure, and
     equal the same entries read in full."""
     every = list(iter_split(splits["train"]))
-    picked = list(iter_split(splits["train"], spread_entries(len(every), 2)))
+    picked = list(iter_split(splits["train"], 2))
     assert [e["index"] for e in picked] == [0, 7]
     for entry in picked:
         full = every[entry["index"]]

@@ -125,10 +125,9 @@ def split_stacks(path: str | Path, n_max: int | None = None) -> list[np.ndarray]
     """The df of ``n_max`` entries (None: all) spread over a split
     (:func:`iceafm.data.loader.spread_entries`: every structure, not the first one's views),
     each slice normalised."""
-    from iceafm.data.loader import iter_split, split_info, spread_entries
+    from iceafm.data.loader import iter_split
 
-    entries = spread_entries(split_info(path).n, n_max)
-    return [normalise_slices(e["df"]).astype(np.float32) for e in iter_split(path, entries)]
+    return [normalise_slices(e["df"]).astype(np.float32) for e in iter_split(path, n_max)]
 
 
 def check_compatible(detector: Any, split: str | Path) -> None:
@@ -293,13 +292,13 @@ def method_inputs(
     augmentations of ``augment``."""
     if method != "augment":
         return split_stacks(split, n)
-    from iceafm.data.loader import augment_sample, iter_split, split_info, spread_entries
+    from iceafm.data.loader import augment_sample, iter_split, split_info
 
     config = augment_config(adapt, method)
     info = split_info(split)
     rng = np.random.default_rng([adapt.seed, 11])
     out = []
-    for entry in iter_split(split, spread_entries(info.n, n)):
+    for entry in iter_split(split, n):
         df, _ = augment_sample(entry["df"], entry["symbols"], entry["xyz_a"],
                                entry["targets"], info, config, rng)  # fmt: skip
         out.append(normalise_slices(df).astype(np.float32))
@@ -310,11 +309,11 @@ def reference_properties(split: str | Path, n_max: int, depth_a: float) -> dict[
     """Local-structure properties of the top ``depth_a`` A (below the topmost O) of ``n_max``
     simulated stacks' structures spread over a split (their labelled atoms; entries without O
     skipped)."""
-    from iceafm.data.loader import iter_split, split_info, spread_entries
+    from iceafm.data.loader import iter_split
     from iceafm.metrics.label_free import pooled_properties
 
     structures = []
-    for entry in iter_split(split, spread_entries(split_info(split).n, n_max)):
+    for entry in iter_split(split, n_max):
         sym, xyz = np.asarray(entry["symbols"]), entry["xyz_a"]
         if not (sym == "O").any():
             continue

@@ -150,14 +150,14 @@ def spread_entries(n: int, n_max: int | None) -> np.ndarray:
 
 
 def iter_split(
-    path: str | os.PathLike, entries: np.ndarray | None = None
+    path: str | os.PathLike, max_entries: int | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Entries of a split file in order (``entries``: only these indices, ascending and distinct,
-    e.g. :func:`spread_entries`), reading one chunk at a time and skipping chunks without a
-    wanted entry: dicts with ``df`` [n_heights, ny, nx] (Hz), ``targets``, ``symbols`` [m],
-    ``xyz_a`` [m, 3] (A, labels frame), ``index``."""
+    """Entries of a split file in order (``max_entries``: only that many, spread over the split
+    by :func:`spread_entries`), reading one chunk at a time and skipping chunks without a wanted
+    entry: dicts with ``df`` [n_heights, ny, nx] (Hz), ``targets``, ``symbols`` [m], ``xyz_a``
+    [m, 3] (A, labels frame), ``index``."""
     info = split_info(path)
-    wanted = np.arange(info.n) if entries is None else np.asarray(entries, dtype=np.int64)
+    wanted = spread_entries(info.n, max_entries)
     with h5py.File(path, "r") as h5:
         for start in range(0, info.n, info.chunk):
             stop = min(start + info.chunk, info.n)

@@ -43,7 +43,7 @@ def evaluate_split(
                 examples.append((entry["df"], found, entry["symbols"], entry["xyz_a"]))
         pending.clear()
 
-    for entry in iter_split(split_path, picked):
+    for entry in iter_split(split_path, max_stacks):
         pending.append(entry)
         if len(pending) == batch:
             flush()
@@ -76,7 +76,7 @@ def calibrate_thresholds(
     """Per-species confidence thresholds that maximise F1 at 1.0 A on ``max_stacks`` stacks
     (None: all; spread over the split) of a (validation) split; the detector is left unchanged."""
     grids, truths = [], []
-    for entry in iter_split(split_path, spread_entries(split_info(split_path).n, max_stacks)):
+    for entry in iter_split(split_path, max_stacks):
         truths.append((entry["symbols"], entry["xyz_a"]))
         grids.append(entry["df"])
     probs = np.concatenate(
