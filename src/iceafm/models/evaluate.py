@@ -25,9 +25,8 @@ def evaluate_split(
     max_stacks: int | None = None,
 ) -> dict[str, Any]:
     """Score ``max_stacks`` stacks (None: all; spread over the split, :func:`spread_entries`) of
-    ``split_path`` (metrics of
-    :mod:`iceafm.metrics.detection`, plus the flat benchmark keys under ``summary``); write the
-    JSON and the figure when paths are given."""
+    ``split_path`` (metrics of :mod:`iceafm.metrics.detection`, plus the flat benchmark keys
+    under ``summary``); write the JSON and the figure when paths are given."""
     picked = spread_entries(split_info(split_path).n, max_stacks)
     shown = set(picked[spread_entries(len(picked), n_examples)].tolist())
     scorer = DetectionScorer()
