@@ -116,14 +116,16 @@ def decode_of(detector_path: Path) -> dict:
 
 def saved_metrics(path: Path, decode: dict, translated: Path | None = None) -> dict | None:
     """The metrics saved at ``path`` if they were evaluated with the current :func:`reader`,
-    with ``decode`` (the water assembly, :func:`decode_of`) and on the translated split
-    ``translated`` (cyclegan, hybrid; its name holds the translator's hash), else None: evaluate
+    with ``decode`` (the water assembly, :func:`decode_of`), on the translated split
+    ``translated`` (cyclegan, hybrid; its name holds the translator's hash) and with the domain
+    gap averaged over classifier seeds (``domain_classifier_accuracies``), else None: evaluate
     again."""
     if not path.exists():
         return None
     metrics = json.loads(path.read_text())
     same = (metrics.get("reader") == reader() and metrics.get("decode") == decode
-            and metrics.get("translated") == (translated.name if translated else None))
+            and metrics.get("translated") == (translated.name if translated else None)
+            and "domain_classifier_accuracies" in metrics)
     return metrics if same else None
 
 
@@ -169,8 +171,8 @@ SIZES = {
             "translator": {"width": 4, "n_res": 1, "crop_px": 32, "crop_slices": 4,
                            "epochs": 3, "steps_per_epoch": 40, "batch_size": 2},
             "evaluation": {"reference_structures": 50, "domain_crops": 1024, "domain_epochs": 10,
-                           "domain_stacks": 32, "fid_crops": 128, "resim_window_a": 6.0,
-                           "resim_stacks": 5},
+                           "domain_repeats": 10, "domain_stacks": 32, "fid_crops": 128,
+                           "resim_window_a": 6.0, "resim_stacks": 5},
         },
     },
 }  # fmt: skip

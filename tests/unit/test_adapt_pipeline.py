@@ -40,8 +40,8 @@ SECTION = {
     "translator": {"width": 2, "n_res": 1, "crop_px": 16, "crop_slices": 3, "epochs": 1,
                    "steps_per_epoch": 2, "batch_size": 2},
     "evaluation": {"reference_structures": 4, "domain_crops": 32, "domain_epochs": 1,
-                   "domain_stacks": 4, "fid_crops": 16, "resim_window_a": 4.0,
-                   "resim_stacks": 1},
+                   "domain_repeats": 2, "domain_stacks": 4, "fid_crops": 16,
+                   "resim_window_a": 4.0, "resim_stacks": 1},
 }  # fmt: skip
 AFM = {"ff_step_a": 0.2}
 
@@ -113,9 +113,14 @@ def test_methods_end_to_end(campaign):
             out / "detector.pt", out / "predictions.extxyz", out / "metrics.json", out / "log.csv",
         )  # fmt: skip
         assert json.loads((out / "metrics.json").read_text())["method"] == method
-        assert 0.0 <= result["domain_classifier_accuracy"] <= 1.0
+        accuracies = result["domain_classifier_accuracies"]  # one per classifier seed
+        assert len(accuracies) == 2 and all(0.0 <= a <= 1.0 for a in accuracies)
+        assert result["domain_classifier_accuracy"] == pytest.approx(np.mean(accuracies))
+        assert result["domain_classifier_accuracy_sd"] == pytest.approx(np.std(accuracies, ddof=1))
         assert result["fid_detector_features"] >= 0.0
         assert set(result["per_stack"]) == {"a", "b"}
+        resimulated = [k for k, v in result["per_stack"].items() if v["resim_pearson"] is not None]
+        assert set(resimulated) <= {"a"}  # resim_stacks 1 of 2 (spread from the first)
         floor = result["energy_distance_d_oo_simulated"]  # predictions on the val split
         assert math.isnan(floor) or floor >= 0.0
         assert result["distances_simulated"]["d_oo"]["n_reference"] > 0

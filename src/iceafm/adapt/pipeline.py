@@ -439,10 +439,15 @@ def evaluate_method(
     (``*_simulated``): what the detector scores without any domain gap, the floor of the
     real-image values (against the training reference, an ideal lattice for crystalline
     structures, positional errors alone give a nonzero distance; the thresholds were calibrated
-    on that split)."""
+    on that split).
+
+    The domain classifier is trained ``evaluation.domain_repeats`` times (seeds ``adapt.seed x
+    repeats + r``): ``domain_classifier_accuracy`` is the mean, ``_sd`` the spread over those
+    seeds (one classifier's accuracy moves by about 0.05 with its seed alone)."""
     from ase import Atoms
 
     from iceafm.adapt.domain import detector_features, domain_classifier_accuracy
+    from iceafm.data.loader import spread_entries
     from iceafm.metrics.label_free import (
         RANGES,
         distribution_distances,
@@ -457,9 +462,7 @@ def evaluate_method(
     resim_values = []
     window = float(ev.get("resim_window_a", 12.8))
     n_resim = ev.get("resim_stacks")
-    resim_names = [name for name, _, _ in real]
-    if n_resim is not None and n_resim < len(real):  # spread over the list
-        resim_names = [resim_names[i] for i in np.linspace(0, len(real) - 1, n_resim).astype(int)]
+    resim_names = [real[i][0] for i in spread_entries(len(real), n_resim)]
     for name, df, _ in real:
         found = detector.detect(df, edge_margin_a=REAL_SCAN_EDGE_MARGIN_A)
         pos = np.asarray(found.positions_a).reshape(-1, 3)
@@ -499,10 +502,11 @@ def evaluate_method(
         )
     real_dfs = [df for _, df, _ in real]
     inputs = method_inputs(method, split, adapt, int(ev.get("domain_stacks", 64)))
-    accuracy = domain_classifier_accuracy(
+    repeats = int(ev.get("domain_repeats", 3))
+    accuracies = [domain_classifier_accuracy(
         inputs, real_dfs, n_train=int(ev.get("domain_crops", 512)),
-        epochs=int(ev.get("domain_epochs", 5)), seed=adapt.seed,
-    )  # fmt: skip
+        epochs=int(ev.get("domain_epochs", 5)), seed=adapt.seed * repeats + r,
+    ) for r in range(repeats)]  # fmt: skip
     n_fid = int(ev.get("fid_crops", 256))
     fid = frechet_distance(detector_features(base, inputs, n_fid, seed=adapt.seed),
                            detector_features(base, real_dfs, n_fid, seed=adapt.seed + 1))
@@ -514,7 +518,9 @@ def evaluate_method(
         "energy_distance_hbond_simulated": floor["hbond"]["energy"],
         "wasserstein_d_oo": distances["d_oo"]["wasserstein"],
         "wasserstein_hbond": distances["hbond_oo"]["wasserstein"],
-        "domain_classifier_accuracy": accuracy,
+        "domain_classifier_accuracy": float(np.mean(accuracies)),
+        "domain_classifier_accuracy_sd": float(np.std(accuracies, ddof=1)) if repeats > 1 else 0.0,
+        "domain_classifier_accuracies": accuracies,
         "fid_detector_features": fid,
         "resim_pearson": float(np.mean(resim_values)) if resim_values else float("nan"),
         "distances": distances,
