@@ -480,8 +480,9 @@ def training_reference(train: Path, base: Path, section: dict) -> tuple[dict, fl
 def bootstrap_vs_none(
     methods: list[str], size_name: str, reference: dict, section: dict, n: int
 ) -> dict:
-    """Each method minus ``none`` (resim r, both energy distances against ``reference``) with
-    its 95 % paired bootstrap interval over the real stacks, from the saved ``metrics.json`` and
+    """Each method minus ``none`` (resim r, both energy distances against ``reference``, the
+    domain classifier's accuracy) with its 95 % paired bootstrap interval over the real stacks
+    (the accuracy: over the classifier seeds), from the saved ``metrics.json`` and
     ``predictions.extxyz`` of every method (no retraining, no re-prediction)."""
     from ase.io import read
 
@@ -494,7 +495,8 @@ def bootstrap_vs_none(
         "baseline": "none",
         "resamples": n,
         "level": 0.95,
-        "unit": "real stack (resim_pearson: the stacks re-simulated, evaluation.resim_stacks)",
+        "unit": "real stack (resim_pearson: the stacks re-simulated, evaluation.resim_stacks; "
+                "domain_classifier_accuracy: the classifier seed, evaluation.domain_repeats)",
         "methods": paired_vs_baseline(metrics, frames, reference, "none", n, adapt.seed),
         **({f"{CALIBRATED}_vs_augment": paired_vs_baseline(
             {m: metrics[m] for m in ("augment", CALIBRATED)},

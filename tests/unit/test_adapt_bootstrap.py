@@ -76,6 +76,9 @@ def test_paired_vs_baseline_known_answers():
              "cyclegan": [0.5, 0.6, None, 0.4]}  # fmt: skip
     metrics = {m: {"per_stack": {n: {"resim_pearson": r} for n, r in zip(names, v, strict=True)}}
                for m, v in resim.items()}  # fmt: skip
+    accuracies = {"none": [0.8, 0.9, 0.7], "augment": [0.7, 0.8, 0.6], "cyclegan": [0.8, 0.9, 0.7]}
+    for m, v in accuracies.items():  # one per classifier seed
+        metrics[m]["domain_classifier_accuracies"] = v
     out = paired_vs_baseline(metrics, frames, reference, "none", n_resamples=300, seed=0)
     assert sorted(out) == ["augment", "cyclegan"]
     aug = out["augment"]
@@ -88,8 +91,15 @@ def test_paired_vs_baseline_known_answers():
     assert aug["resim_pearson"]["n_units"] == 3
     assert aug["resim_pearson"]["ci"] == pytest.approx([0.1, 0.1])
     assert aug["resim_pearson"]["significant"]
+    # domain classifier: paired over the three seeds, 0.1 lower on each
+    assert aug["domain_classifier_accuracy"]["n_units"] == 3
+    assert aug["domain_classifier_accuracy"]["ci"] == pytest.approx([-0.1, -0.1])
+    assert aug["domain_classifier_accuracy"]["significant"]
     for key, value in out["cyclegan"].items():
         assert value["diff"] == 0.0 and not value["significant"], key
+    del metrics["cyclegan"]["domain_classifier_accuracies"]  # a run before the repeats
+    kept = paired_vs_baseline(metrics, frames, reference, "none", n_resamples=50)["cyclegan"]
+    assert "domain_classifier_accuracy" not in kept and "resim_pearson" in kept
     frames["hybrid"] = frames["none"][:3]
     metrics["hybrid"] = metrics["none"]
     with pytest.raises(AdaptError, match="hybrid predicts stacks"):

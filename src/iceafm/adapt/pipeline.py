@@ -634,10 +634,25 @@ def best_method(metrics: dict[str, dict[str, Any]]) -> str:
 
 
 #: The headline metrics of :func:`paired_vs_baseline` -> the :mod:`iceafm.metrics.label_free`
-#: property whose energy distance it is (None: the re-simulation Pearson r).
+#: property whose energy distance it is (None: a mean of per-unit values, :func:`_paired_values`).
 BOOTSTRAP_KEYS: dict[str, str | None] = {
     "energy_distance_d_oo": "d_oo", "energy_distance_hbond": "hbond", "resim_pearson": None,
+    "domain_classifier_accuracy": None,
 }  # fmt: skip
+
+
+def _paired_values(
+    key: str, method: dict[str, Any], baseline: dict[str, Any], stacks: list[str]
+) -> list[tuple[float, float]]:
+    """(method, baseline) value pairs of a per-unit metric of two methods' metrics.json:
+    ``resim_pearson`` per real stack re-simulated for both; ``domain_classifier_accuracy`` per
+    classifier seed (``domain_classifier_accuracies``: the same seed draws the same real crops;
+    none where either run predates them)."""
+    if key == "resim_pearson":
+        pairs = [(method["per_stack"][n][key], baseline["per_stack"][n][key]) for n in stacks]
+        return [p for p in pairs if p[0] is not None and p[1] is not None]
+    a, b = (m.get("domain_classifier_accuracies", []) for m in (method, baseline))
+    return list(zip(a, b, strict=True)) if len(a) == len(b) else []
 
 
 def paired_vs_baseline(
@@ -651,10 +666,12 @@ def paired_vs_baseline(
     """Each method minus ``baseline`` on :data:`BOOTSTRAP_KEYS`, with a paired bootstrap over
     the real stacks (:func:`iceafm.metrics.bootstrap.paired_bootstrap`, the same draws for every
     method): ``resim_pearson`` as the mean over the stacks re-simulated for both (``per_stack``
-    of ``metrics``); the energy distances of the pooled local-structure properties of the drawn
-    stacks' predictions (``frames``: ASE Atoms with ``info["stack"]``, as ``predictions.extxyz``
-    holds them) against ``reference``. A positive ``resim_pearson`` diff and negative energy
-    distance diffs favour the method; ``significant``: the interval excludes 0."""
+    of ``metrics``); ``domain_classifier_accuracy`` over the classifier seeds instead (the unit
+    is a seed, :func:`_paired_values`); the energy distances of the pooled local-structure
+    properties of the drawn stacks' predictions (``frames``: ASE Atoms with ``info["stack"]``,
+    as ``predictions.extxyz`` holds them) against ``reference``. A positive ``resim_pearson``
+    diff and negative energy distance and classifier accuracy diffs favour the method;
+    ``significant``: the interval excludes 0."""
     from iceafm.metrics.bootstrap import mean_statistic, paired_bootstrap
     from iceafm.metrics.label_free import RANGES, distribution_distances, local_properties
 
@@ -684,9 +701,7 @@ def paired_vs_baseline(
         parts, result = properties(method), {}
         for key, prop in BOOTSTRAP_KEYS.items():
             if prop is None:
-                pairs = [(metrics[method]["per_stack"][n]["resim_pearson"],
-                          metrics[baseline]["per_stack"][n]["resim_pearson"]) for n in stacks]
-                pairs = [p for p in pairs if p[0] is not None and p[1] is not None]
+                pairs = _paired_values(key, metrics[method], metrics[baseline], stacks)
                 if not pairs:
                     continue
                 a, b = zip(*pairs, strict=True)
