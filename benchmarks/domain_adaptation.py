@@ -409,7 +409,7 @@ def base_detector(paths: dict[str, Path], base: dict, work: Path, device: str) -
 
 KEYS = ("energy_distance_d_oo", "energy_distance_hbond", "wasserstein_d_oo",
         "wasserstein_hbond", "energy_distance_d_oo_surface", "energy_distance_hbond_surface",
-        "o_density_ratio", "domain_classifier_accuracy",
+        "o_density_ratio", "domain_classifier_accuracy", "domain_classifier_accuracy_sd",
         "fid_detector_features", "resim_pearson", "energy_distance_d_oo_simulated",
         "energy_distance_hbond_simulated")  # fmt: skip
 #: The extra entry of ``--calibrate-augment`` (its work folder and JSON key).
