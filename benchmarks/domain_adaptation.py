@@ -243,6 +243,14 @@ SIZES["bench_identity"] = {
     "adapt": {**SIZES["bench"]["adapt"], "translator": {**TRANSLATOR, "lambda_identity": 5.0}},
 }
 
+#: "bench_ft16": bench with every fine-tune 4x as long (16 epochs of 192 samples, about 3 min each
+#: on 2 CPU cores): whether the 4-epoch fine-tunes are too short to tell the methods apart.
+SIZES["bench_ft16"] = {
+    **SIZES["bench"],
+    "adapt": {**SIZES["bench"]["adapt"],
+              "finetune": {**SIZES["bench"]["adapt"]["finetune"], "epochs": 16}},
+}
+
 #: "bench_long": bench with the translator trained twice as long (16 x 100 steps, about 16 min on
 #: 2 CPU cores): whether the translation keeps moving, and the fine-tunes with it.
 SIZES["bench_long"] = {
