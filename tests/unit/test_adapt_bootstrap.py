@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from iceafm.adapt.pipeline import AdaptError, paired_vs_baseline
+from iceafm.adapt.pipeline import AdaptError, _paired_values, paired_vs_baseline
 from iceafm.metrics.bootstrap import mean_statistic, paired_bootstrap
 from iceafm.metrics.label_free import local_properties
 
@@ -106,6 +106,9 @@ def test_paired_vs_baseline_known_answers():
         paired_vs_baseline(metrics, frames, reference)
     with pytest.raises(AdaptError, match="baseline 'raw'"):
         paired_vs_baseline(metrics, frames, reference, "raw")
+    # a per-unit metric without its own pairing is refused, not paired as the accuracy
+    with pytest.raises(AdaptError, match="no per-unit values known for 'fid_detector_features'"):
+        _paired_values("fid_detector_features", metrics["none"], metrics["augment"], names)
 
 
 def test_distribution_distances_only_some_properties():

@@ -16,12 +16,14 @@ from iceafm.adapt.pipeline import (
     METHODS,
     AdaptConfig,
     AdaptError,
+    finetune_warning,
     method_split,
     real_inputs,
     rewrite_split,
     run_compare,
     run_method,
     run_translator,
+    simulated_f1,
     split_stacks,
     translation_summary,
 )
@@ -104,6 +106,7 @@ def test_methods_end_to_end(campaign):
     moved = translation_summary(splits["train"], translated)
     assert 0.0 < moved["translation_rms"] < 1.5 and -1.0 <= moved["translation_pearson"] <= 1.0
     metrics, predictions = {}, {}
+    base_f1 = simulated_f1(load_detector(base), splits["val"], 4)  # reference_structures
     for method in METHODS:
         out = root / method
         out.mkdir()
@@ -124,6 +127,10 @@ def test_methods_end_to_end(campaign):
         floor = result["energy_distance_d_oo_simulated"]  # predictions on the val split
         assert math.isnan(floor) or floor >= 0.0
         assert result["distances_simulated"]["d_oo"]["n_reference"] > 0
+        f1 = result["simulated_f1"]  # the fine-tune's and the base's, on the same val stacks
+        assert f1["finetune"]["O"] == result["simulated_o_f1"]
+        assert f1["base"] == base_f1  # one base for every method
+        assert all(0.0 <= v <= 1.0 for scores in f1.values() for v in scores.values())
         r = result["resim_pearson"]
         assert math.isnan(r) or -1.0 <= r <= 1.0
         assert load_detector(out / "detector.pt").n_slices == load_detector(base).n_slices
@@ -156,6 +163,15 @@ def test_augment_calibrated_on_the_real_stacks(campaign):
     assert augment["noise"] == calibration["noise"]["max"] != 1.7
     assert augment["scan_lines"] == calibration["scan_lines"]["probability"]
     assert json.loads((out / "metrics.json").read_text())["augment_calibration"] == calibration
+
+
+def test_finetune_warning_only_below_the_base():
+    below = finetune_warning("none", {"simulated_o_f1": 0.713, "simulated_o_f1_base": 0.726})
+    assert below.startswith("warning: adapt none: O F1 0.713") and "base's 0.726" in below
+    assert finetune_warning("none", {"simulated_o_f1": 0.73, "simulated_o_f1_base": 0.726}) is None
+    assert finetune_warning("none", {"simulated_o_f1": 0.7, "simulated_o_f1_base": 0.7}) is None
+    nan = float("nan")  # no validation split: not measured, no warning
+    assert finetune_warning("none", {"simulated_o_f1": nan, "simulated_o_f1_base": nan}) is None
 
 
 def test_bad_config_and_bad_image_one_line(tmp_path):

@@ -425,6 +425,27 @@ def simulated_properties(detector: Any, split: str | Path, n_max: int) -> dict[s
     return pooled_properties(structures)
 
 
+def simulated_f1(detector: Any, split: str | Path, n_max: int) -> dict[str, float]:
+    """{"O", "H": F1 within 1.5 A of the top} of ``detector`` (its own thresholds) on ``n_max``
+    stacks spread over a labelled simulated split
+    (:func:`iceafm.models.evaluate.evaluate_split`)."""
+    from iceafm.models.evaluate import evaluate_split
+
+    summary = evaluate_split(detector, split, max_stacks=n_max)["summary"]
+    return {s: float(summary[f"{s}.f1_0_1.5"]) for s in ("O", "H")}
+
+
+def finetune_warning(method: str, metrics: dict[str, Any]) -> str | None:
+    """The warning line for a fine-tune whose O F1 on the simulated validation stacks
+    (:func:`evaluate_method`) is below its base's, else None."""
+    tuned, base = metrics["simulated_o_f1"], metrics["simulated_o_f1_base"]
+    if not tuned < base:  # also NaN: not measured
+        return None
+    return (f"warning: adapt {method}: O F1 {tuned:.3f} on simulated validation stacks, below the "
+            f"base's {base:.3f}: the fine-tune may be too short to recover from its restart "
+            "(adapt.finetune.epochs), and the methods then differ by how far each recovered")
+
+
 def evaluate_method(
     method: str, detector: Any, base: Any, adapt: AdaptConfig, split: Path,
     train_split: str | Path, real: list[tuple[str, np.ndarray, Any]], afm: dict[str, Any],
@@ -439,7 +460,10 @@ def evaluate_method(
     (``*_simulated``): what the detector scores without any domain gap, the floor of the
     real-image values (against the training reference, an ideal lattice for crystalline
     structures, positional errors alone give a nonzero distance; the thresholds were calibrated
-    on that split).
+    on that split), and the O and H F1 of the fine-tune and of the base on those stacks
+    (``simulated_o_f1``, ``simulated_o_f1_base``, ``simulated_f1``): a fine-tune below its base
+    there has not recovered from the restart of its training (too few ``finetune.epochs``), and
+    the methods then differ by how far each got back (:func:`finetune_warning`).
 
     The domain classifier is trained ``evaluation.domain_repeats`` times (seeds ``adapt.seed x
     repeats + r``): ``domain_classifier_accuracy`` is the mean, ``_sd`` the spread over those
@@ -496,10 +520,14 @@ def evaluate_method(
                                                      float(base.meta.depth_a), reference_frames)
     distances = distribution_distances(pooled_properties(structures), reference)
     floor = {"d_oo": {"energy": float("nan")}, "hbond": {"energy": float("nan")}}
+    nan = {"O": float("nan"), "H": float("nan")}
+    f1 = {"finetune": nan, "base": nan}
     if val_split is not None:
         floor = distribution_distances(
             simulated_properties(detector, val_split, n_reference), reference
         )
+        f1 = {k: simulated_f1(d, val_split, n_reference)
+              for k, d in (("finetune", detector), ("base", base))}  # fmt: skip
     real_dfs = [df for _, df, _ in real]
     inputs = method_inputs(method, split, adapt, int(ev.get("domain_stacks", 64)))
     repeats = int(ev.get("domain_repeats", 3))
@@ -516,6 +544,9 @@ def evaluate_method(
         "energy_distance_hbond": distances["hbond"]["energy"],
         "energy_distance_d_oo_simulated": floor["d_oo"]["energy"],
         "energy_distance_hbond_simulated": floor["hbond"]["energy"],
+        "simulated_o_f1": f1["finetune"]["O"],
+        "simulated_o_f1_base": f1["base"]["O"],
+        "simulated_f1": f1,
         "wasserstein_d_oo": distances["d_oo"]["wasserstein"],
         "wasserstein_hbond": distances["hbond_oo"]["wasserstein"],
         "domain_classifier_accuracy": float(np.mean(accuracies)),
@@ -598,6 +629,10 @@ def run_method(
     save_detector(detector_out, tuned)
     metrics, frames = evaluate_method(method, tuned, base, adapt, split, train_split, real, afm,
                                       val_split, reference_frames)
+    print(f"adapt {method}: O F1 {metrics['simulated_o_f1']:.3f} on simulated validation stacks "
+          f"(base {metrics['simulated_o_f1_base']:.3f})", flush=True)
+    if warning := finetune_warning(method, metrics):
+        print(warning, flush=True)
     if calibration is not None:
         metrics["augment_calibration"] = calibration
     with atomic_path(predictions_out) as tmp:
@@ -609,7 +644,8 @@ def run_method(
 COMPARISON_KEYS = (
     "energy_distance_d_oo", "energy_distance_hbond", "wasserstein_d_oo", "wasserstein_hbond",
     "domain_classifier_accuracy", "fid_detector_features", "resim_pearson",
-    "energy_distance_d_oo_simulated", "energy_distance_hbond_simulated",
+    "energy_distance_d_oo_simulated", "energy_distance_hbond_simulated", "simulated_o_f1",
+    "simulated_o_f1_base",
 )  # fmt: skip
 
 
@@ -651,8 +687,10 @@ def _paired_values(
     if key == "resim_pearson":
         pairs = [(method["per_stack"][n][key], baseline["per_stack"][n][key]) for n in stacks]
         return [p for p in pairs if p[0] is not None and p[1] is not None]
-    a, b = (m.get("domain_classifier_accuracies", []) for m in (method, baseline))
-    return list(zip(a, b, strict=True)) if len(a) == len(b) else []
+    if key == "domain_classifier_accuracy":
+        a, b = (m.get("domain_classifier_accuracies", []) for m in (method, baseline))
+        return list(zip(a, b, strict=True)) if len(a) == len(b) else []
+    raise AdaptError(f"adapt bootstrap: no per-unit values known for {key!r}")
 
 
 def paired_vs_baseline(
