@@ -435,11 +435,18 @@ def simulated_f1(detector: Any, split: str | Path, n_max: int) -> dict[str, floa
     return {s: float(summary[f"{s}.f1_0_1.5"]) for s in ("O", "H")}
 
 
+#: How far below its base's O F1 a fine-tune's may fall before :func:`finetune_warning` warns:
+#: under the binomial sampling error of an F1 near 0.72 over the 851 top-layer O of 50 validation
+#: stacks of the bench campaign (0.015), so one warning is a hint, not a verdict; there the
+#: 4-epoch `none` fine-tune came out 0.013 below the shipped base (all 96 stacks).
+F1_TOLERANCE = 0.01
+
+
 def finetune_warning(method: str, metrics: dict[str, Any]) -> str | None:
     """The warning line for a fine-tune whose O F1 on the simulated validation stacks
-    (:func:`evaluate_method`) is below its base's, else None."""
+    (:func:`evaluate_method`) is more than :data:`F1_TOLERANCE` below its base's, else None."""
     tuned, base = metrics["simulated_o_f1"], metrics["simulated_o_f1_base"]
-    if not tuned < base:  # also NaN: not measured
+    if not tuned < base - F1_TOLERANCE:  # also NaN: not measured
         return None
     return (f"warning: adapt {method}: O F1 {tuned:.3f} on simulated validation stacks, below the "
             f"base's {base:.3f}: the fine-tune may be too short to recover from its restart "
