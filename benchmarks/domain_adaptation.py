@@ -247,6 +247,17 @@ SIZES["bench_identity"] = {
     "adapt": {**SIZES["bench"]["adapt"], "translator": {**TRANSLATOR, "lambda_identity": 5.0}},
 }
 
+#: "bench_scratch": bench with every method trained from random weights (``adapt.finetune.init``
+#: scratch) on the shipped base's schedule (config/bench.yaml ``train``: 24 epochs of 384 stacks,
+#: lr 2e-3, 0.5-epoch warm-up; about 10 min each on 2 CPU cores), as AmorAFM and Huang et al.
+#: train theirs; the base gives the architecture, the decode and the FID features.
+SIZES["bench_scratch"] = {
+    **SIZES["bench"],
+    "adapt": {**SIZES["bench"]["adapt"],
+              "finetune": {"init": "scratch", "epochs": 24, "samples_per_epoch": 384,
+                           "batch_size": 8, "lr": 2e-3, "warmup_epochs": 0.5, "val_samples": 16}},
+}  # fmt: skip
+
 #: "bench_long": bench with the translator trained twice as long (16 x 100 steps, about 16 min on
 #: 2 CPU cores): whether the translation keeps moving, and the fine-tunes with it.
 SIZES["bench_long"] = {

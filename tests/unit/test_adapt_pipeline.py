@@ -16,6 +16,7 @@ from iceafm.adapt.pipeline import (
     METHODS,
     AdaptConfig,
     AdaptError,
+    finetune_config,
     finetune_warning,
     method_split,
     real_inputs,
@@ -163,6 +164,35 @@ def test_augment_calibrated_on_the_real_stacks(campaign):
     assert augment["noise"] == calibration["noise"]["max"] != 1.7
     assert augment["scan_lines"] == calibration["scan_lines"]["probability"]
     assert json.loads((out / "metrics.json").read_text())["augment_calibration"] == calibration
+
+
+@pytest.mark.slow
+def test_scratch_init_trains_from_random_weights(campaign):
+    """finetune.init: at a vanishing learning rate a fine-tune keeps the base's weights, a
+    training from scratch keeps random ones (at the base's architecture), in its own state."""
+    splits, base, images, root = campaign
+    start = load_detector(base).net.state_dict()
+    moved = {}
+    for init in ("base", "scratch"):
+        # seed 1: the base trained from seed 0's random weights, which seed 0 would draw again
+        section = {**SECTION, "seed": 1, "evaluation": {**SECTION["evaluation"], "resim_stacks": 0},
+                   "finetune": {**SECTION["finetune"], "lr": 1e-12, "init": init}}
+        out = root / f"init_{init}"
+        out.mkdir()
+        result = run_method("none", section, PREDICT_REAL, AFM, images, splits["train"],
+                            splits["val"], base, None, root / "init_states", out / "detector.pt",
+                            out / "predictions.extxyz", out / "metrics.json", out / "log.csv")
+        assert result["finetune_init"] == init
+        weights = load_detector(out / "detector.pt").net.state_dict()
+        moved[init] = max(float((weights[k].float() - start[k].float()).abs().max())
+                          for k in start if start[k].is_floating_point())  # fmt: skip
+    assert moved["base"] < 1e-6 < 1e-2 < moved["scratch"]
+    assert len(list((root / "init_states").glob("none-scratch-*.pt"))) == 1
+    warm = AdaptConfig.from_config({"finetune": {"warmup_epochs": 0.5, "init": "scratch"}})
+    assert finetune_config(warm, "none", load_detector(base)).warmup_epochs == 0.5
+    with pytest.raises(AdaptError, match="adapt.finetune.init: expected one of"):
+        finetune_config(AdaptConfig.from_config({"finetune": {"init": "random"}}), "none",
+                        load_detector(base))
 
 
 def test_finetune_warning_only_below_the_base():

@@ -3,7 +3,8 @@ one campaign, compared on the real images without labels.
 
 Methods (``adapt.methods``), each a fine-tune of the same base detector (``adapt.base_model``,
 default the campaign's trained model) for ``adapt.finetune.epochs`` epochs, so they differ only
-in what the detector sees:
+in what the detector sees (``adapt.finetune.init`` ``scratch``: each trained instead from random
+weights, at the base's width and depth and decode, as AmorAFM and Huang et al. train theirs):
 
 - ``none``: the simulated training split with the standard training augmentations;
 - ``augment``: the same plus experiment-like artifacts (``adapt.augment``: stronger noise,
@@ -232,11 +233,26 @@ def augment_config(adapt: AdaptConfig, method: str) -> Any:
         raise AdaptError(f"config adapt.augment: {err}") from None
 
 
+#: ``adapt.finetune.init``: start every method from the base's weights, or from random ones.
+INITS = ("base", "scratch")
+
+
+def finetune_init(adapt: AdaptConfig) -> str:
+    """``adapt.finetune.init`` (default ``base``), checked against :data:`INITS`."""
+    init = adapt.finetune.get("init", "base")
+    if init not in INITS:
+        raise AdaptError(f"config adapt.finetune.init: expected one of {list(INITS)}, got {init!r}")
+    return init
+
+
 def finetune_config(adapt: AdaptConfig, method: str, base: Any) -> Any:
-    """The :class:`iceafm.models.train.TrainConfig` of ``method``'s fine-tune."""
+    """The :class:`iceafm.models.train.TrainConfig` of ``method``'s fine-tune (or training from
+    scratch, :func:`finetune_init`): the base's architecture and decode, ``adapt.finetune``'s
+    schedule."""
     from iceafm.models.train import TrainConfig
 
     ft = adapt.finetune
+    finetune_init(adapt)
     return TrainConfig.from_config({
         "name": f"adapt-{method}",
         "width": base.net.config.width,
@@ -246,7 +262,7 @@ def finetune_config(adapt: AdaptConfig, method: str, base: Any) -> Any:
         "lr": ft.get("lr", 3e-4),
         "samples_per_epoch": ft.get("samples_per_epoch"),
         "val_samples": ft.get("val_samples", 64),
-        "warmup_epochs": 0.0,
+        "warmup_epochs": ft.get("warmup_epochs", 0.0),
         "seed": adapt.seed,
         "device": adapt.device,
         "workers": 0,
@@ -449,8 +465,8 @@ def finetune_warning(method: str, metrics: dict[str, Any]) -> str | None:
     if not tuned < base - F1_TOLERANCE:  # also NaN: not measured
         return None
     return (f"warning: adapt {method}: O F1 {tuned:.3f} on simulated validation stacks, below the "
-            f"base's {base:.3f}: the fine-tune may be too short to recover from its restart "
-            "(adapt.finetune.epochs), and the methods then differ by how far each recovered")
+            f"base's {base:.3f}: adapt.finetune.epochs may be too few for it to catch up, and the "
+            "methods then differ by how far each got")
 
 
 def evaluate_method(
@@ -469,8 +485,8 @@ def evaluate_method(
     structures, positional errors alone give a nonzero distance; the thresholds were calibrated
     on that split), and the O and H F1 of the fine-tune and of the base on those stacks
     (``simulated_o_f1``, ``simulated_o_f1_base``, ``simulated_f1``): a fine-tune below its base
-    there has not recovered from the restart of its training (too few ``finetune.epochs``), and
-    the methods then differ by how far each got back (:func:`finetune_warning`).
+    there has not caught up (too few ``finetune.epochs``), and the methods then differ by how
+    far each got (:func:`finetune_warning`).
 
     The domain classifier is trained ``evaluation.domain_repeats`` times (seeds ``adapt.seed x
     repeats + r``): ``domain_classifier_accuracy`` is the mean, ``_sd`` the spread over those
@@ -626,8 +642,9 @@ def run_method(
     config = finetune_config(adapt, method, base)
     # the fine-tune resumes only on the same versions of the base and the splits it reads
     inputs = inputs_key([base_model, train_split, val_split, *([translated] if translated else [])])
-    state = work / f"{method}-{config.hash()}-{inputs}.pt"
-    init = {k: v.clone() for k, v in base.net.state_dict().items()}
+    scratch = finetune_init(adapt) == "scratch"
+    state = work / f"{method}{'-scratch' if scratch else ''}-{config.hash()}-{inputs}.pt"
+    init = None if scratch else {k: v.clone() for k, v in base.net.state_dict().items()}
     tuned = train_detector(config, split, val_split, state, log_csv, init_state=init)
     # decode thresholds calibrated on the (simulated) validation split, as for the shipped model
     tuned.meta.threshold = calibrate_thresholds(tuned, val_split, max_stacks=config.val_samples)
@@ -640,6 +657,7 @@ def run_method(
           f"(base {metrics['simulated_o_f1_base']:.3f})", flush=True)
     if warning := finetune_warning(method, metrics):
         print(warning, flush=True)
+    metrics["finetune_init"] = finetune_init(adapt)
     if calibration is not None:
         metrics["augment_calibration"] = calibration
     with atomic_path(predictions_out) as tmp:
