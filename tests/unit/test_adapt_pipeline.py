@@ -24,7 +24,7 @@ from iceafm.adapt.pipeline import (
     run_compare,
     run_method,
     run_translator,
-    simulated_f1,
+    simulated_scores,
     split_stacks,
     translation_summary,
 )
@@ -107,7 +107,7 @@ def test_methods_end_to_end(campaign):
     moved = translation_summary(splits["train"], translated)
     assert 0.0 < moved["translation_rms"] < 1.5 and -1.0 <= moved["translation_pearson"] <= 1.0
     metrics, predictions = {}, {}
-    base_f1 = simulated_f1(load_detector(base), splits["val"], 4)  # reference_structures
+    base_f1 = simulated_scores(load_detector(base), splits["val"], 4)[1]  # reference_structures
     for method in METHODS:
         out = root / method
         out.mkdir()
@@ -136,6 +136,7 @@ def test_methods_end_to_end(campaign):
         assert math.isnan(r) or -1.0 <= r <= 1.0
         assert load_detector(out / "detector.pt").n_slices == load_detector(base).n_slices
         metrics[method], predictions[method] = out / "metrics.json", out / "predictions.extxyz"
+    assert len(list((root / "states").glob("base_f1-*.json"))) == 1  # worked out once
     best = run_compare(metrics, predictions, SECTION, PREDICT_REAL, images, splits["train"],
                        base, translated, root / "comparison.csv",
                        (root / "comparison.png",))  # fmt: skip

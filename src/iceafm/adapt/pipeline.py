@@ -429,26 +429,35 @@ def resimulate(
     return df[0, 0]
 
 
-def simulated_properties(detector: Any, split: str | Path, n_max: int) -> dict[str, np.ndarray]:
-    """Local-structure properties of ``detector``'s predictions on ``n_max`` stacks spread over a
-    simulated split (each slice normalised, as the real inputs are)."""
+def simulated_scores(
+    detector: Any, split: str | Path, n_max: int
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """(local-structure properties of ``detector``'s predictions, {"O", "H": F1 within 1.5 A of
+    the top} with its own thresholds) on ``n_max`` stacks spread over a labelled simulated split,
+    from one pass of predictions (:func:`iceafm.models.evaluate.evaluate_split`)."""
     from iceafm.metrics.label_free import pooled_properties
-
-    structures = []
-    for df in split_stacks(split, n_max):
-        found = detector.detect(df)
-        structures.append((list(found.symbols), np.asarray(found.positions_a).reshape(-1, 3)))
-    return pooled_properties(structures)
-
-
-def simulated_f1(detector: Any, split: str | Path, n_max: int) -> dict[str, float]:
-    """{"O", "H": F1 within 1.5 A of the top} of ``detector`` (its own thresholds) on ``n_max``
-    stacks spread over a labelled simulated split
-    (:func:`iceafm.models.evaluate.evaluate_split`)."""
     from iceafm.models.evaluate import evaluate_split
 
-    summary = evaluate_split(detector, split, max_stacks=n_max)["summary"]
-    return {s: float(summary[f"{s}.f1_0_1.5"]) for s in ("O", "H")}
+    found: list[Any] = []
+    summary = evaluate_split(detector, split, max_stacks=n_max, detections=found)["summary"]
+    properties = pooled_properties(
+        [(list(f.symbols), np.asarray(f.positions_a).reshape(-1, 3)) for f in found]
+    )
+    return properties, {s: float(summary[f"{s}.f1_0_1.5"]) for s in ("O", "H")}
+
+
+def base_f1(
+    base: Any, base_model: str | Path, split: str | Path, n_max: int, work: str | Path
+) -> dict[str, float]:
+    """The base detector's {"O", "H"} F1 of :func:`simulated_scores` on ``split``, worked out
+    once per version of the base and the split and kept in ``work`` (every method's job reads
+    the same file; jobs that race write the same values atomically)."""
+    path = Path(work) / f"base_f1-{inputs_key([base_model, split])}-{n_max}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    f1 = simulated_scores(base, split, n_max)[1]
+    write_text_atomic(path, json.dumps(f1) + "\n")
+    return f1
 
 
 #: How far below its base's O F1 a fine-tune's may fall before :func:`finetune_warning` warns:
@@ -473,6 +482,7 @@ def evaluate_method(
     method: str, detector: Any, base: Any, adapt: AdaptConfig, split: Path,
     train_split: str | Path, real: list[tuple[str, np.ndarray, Any]], afm: dict[str, Any],
     val_split: str | Path | None = None, reference_frames: Sequence[str | Path] = (),
+    val_f1_base: dict[str, float] | None = None,
 ) -> tuple[dict[str, Any], list[Any]]:
     """Label-free metrics of ``method``'s fine-tuned ``detector`` (see the module docstring)
     and the predictions (ASE Atoms, one per real stack, x, y in A in the model-input frame),
@@ -486,7 +496,8 @@ def evaluate_method(
     on that split), and the O and H F1 of the fine-tune and of the base on those stacks
     (``simulated_o_f1``, ``simulated_o_f1_base``, ``simulated_f1``): a fine-tune below its base
     there has not caught up (too few ``finetune.epochs``), and the methods then differ by how
-    far each got (:func:`finetune_warning`).
+    far each got (:func:`finetune_warning`). ``val_f1_base``: the base's F1 there where the
+    caller has it (:func:`base_f1`), else worked out here.
 
     The domain classifier is trained ``evaluation.domain_repeats`` times (seeds ``adapt.seed x
     repeats + r``): ``domain_classifier_accuracy`` is the mean, ``_sd`` the spread over those
@@ -546,11 +557,11 @@ def evaluate_method(
     nan = {"O": float("nan"), "H": float("nan")}
     f1 = {"finetune": nan, "base": nan}
     if val_split is not None:
-        floor = distribution_distances(
-            simulated_properties(detector, val_split, n_reference), reference
-        )
-        f1 = {k: simulated_f1(d, val_split, n_reference)
-              for k, d in (("finetune", detector), ("base", base))}  # fmt: skip
+        properties, tuned_f1 = simulated_scores(detector, val_split, n_reference)
+        floor = distribution_distances(properties, reference)
+        if val_f1_base is None:
+            val_f1_base = simulated_scores(base, val_split, n_reference)[1]
+        f1 = {"finetune": tuned_f1, "base": val_f1_base}
     real_dfs = [df for _, df, _ in real]
     inputs = method_inputs(method, split, adapt, int(ev.get("domain_stacks", 64)))
     repeats = int(ev.get("domain_repeats", 3))
@@ -640,9 +651,10 @@ def run_method(
         )  # fmt: skip
         adapt = replace(adapt, augment=augment.to_dict())
     config = finetune_config(adapt, method, base)
+    init_from = finetune_init(adapt)
     # the fine-tune resumes only on the same versions of the base and the splits it reads
     inputs = inputs_key([base_model, train_split, val_split, *([translated] if translated else [])])
-    scratch = finetune_init(adapt) == "scratch"
+    scratch = init_from == "scratch"
     state = work / f"{method}{'-scratch' if scratch else ''}-{config.hash()}-{inputs}.pt"
     init = None if scratch else {k: v.clone() for k, v in base.net.state_dict().items()}
     tuned = train_detector(config, split, val_split, state, log_csv, init_state=init)
@@ -651,13 +663,14 @@ def run_method(
     tuned.net.to("cpu")
     tuned.device = torch.device("cpu")
     save_detector(detector_out, tuned)
+    f1_base = base_f1(base, base_model, val_split, adapt.reference_structures, work)
     metrics, frames = evaluate_method(method, tuned, base, adapt, split, train_split, real, afm,
-                                      val_split, reference_frames)
+                                      val_split, reference_frames, f1_base)
     print(f"adapt {method}: O F1 {metrics['simulated_o_f1']:.3f} on simulated validation stacks "
           f"(base {metrics['simulated_o_f1_base']:.3f})", flush=True)
     if warning := finetune_warning(method, metrics):
         print(warning, flush=True)
-    metrics["finetune_init"] = finetune_init(adapt)
+    metrics["finetune_init"] = init_from
     if calibration is not None:
         metrics["augment_calibration"] = calibration
     with atomic_path(predictions_out) as tmp:

@@ -12,7 +12,7 @@ from iceafm.data.loader import iter_split, split_info, spread_entries
 from iceafm.figures.detector import plot_evaluation
 from iceafm.io.atomic import write_json_atomic
 from iceafm.metrics.detection import DetectionScorer, flat_metrics
-from iceafm.models.detector import Detector
+from iceafm.models.detector import Detection, Detector
 
 
 def evaluate_split(
@@ -23,10 +23,13 @@ def evaluate_split(
     n_examples: int = 4,
     batch: int = 8,
     max_stacks: int | None = None,
+    detections: list[Detection] | None = None,
 ) -> dict[str, Any]:
     """Score ``max_stacks`` stacks (None: all; spread over the split, :func:`spread_entries`) of
     ``split_path`` (metrics of :mod:`iceafm.metrics.detection`, plus the flat benchmark keys
-    under ``summary``); write the JSON and the figure when paths are given."""
+    under ``summary``); write the JSON and the figure when paths are given. ``detections``, if
+    given, receives each scored stack's :class:`Detection` in split order (for callers that
+    want more from the same predictions)."""
     picked = spread_entries(split_info(split_path).n, max_stacks)
     shown = set(picked[spread_entries(len(picked), n_examples)].tolist())
     scorer = DetectionScorer()
@@ -38,6 +41,8 @@ def evaluate_split(
         for entry, grid in zip(pending, grids, strict=True):
             found = detector.decode(grid)
             scorer.add(found.symbols, found.positions_a, entry["symbols"], entry["xyz_a"])
+            if detections is not None:
+                detections.append(found)
             if entry["index"] in shown:
                 examples.append((entry["df"], found, entry["symbols"], entry["xyz_a"]))
         pending.clear()
