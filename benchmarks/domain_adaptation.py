@@ -434,6 +434,15 @@ CALIBRATED_NOTE = (
     "real stacks (iceafm.adapt.calibrate; augment_calibration), the other augment settings as "
     "augment's; not one of the issue's four methods, so outside best_method"
 )
+#: The extra entry of ``--adversarial``: adapt method adversarial (its work folder and JSON key).
+ADVERSARIAL = "adversarial"
+ADVERSARIAL_NOTE = (
+    "adapt method adversarial: none's fine-tune plus a domain loss on real-stack crops through "
+    "a gradient reversal (iceafm.adapt.adversarial; adversarial_weight); the issue's optional "
+    "variant, outside best_method"
+)
+#: Every extra entry, with its note.
+EXTRA_NOTES = {CALIBRATED: CALIBRATED_NOTE, ADVERSARIAL: ADVERSARIAL_NOTE}
 #: The headline reference (the conventions in the JSON).
 REFERENCE = (
     "the top 3 A of the held-out TIP4P/Ice premelting-surface trajectory (run 1) at 250, 260 and "
@@ -719,7 +728,7 @@ def seed_repeats(
                 entry[key]["seeds_better_than_none"] = int(sum(better))
         out["methods"][method] = entry
     means = {m: {k: e[k]["mean"] for k in HEADLINE} for m, e in out["methods"].items()
-             if m != CALIBRATED}  # fmt: skip
+             if m not in EXTRA_NOTES}  # fmt: skip
     best = best_method(means)
     out["best_method"] = best
     out["goals"] = goals(means, best)
@@ -770,7 +779,7 @@ def analyse_only(args: argparse.Namespace, paths: dict[str, Path], base: Path,
     record = json.loads(path.read_text())
     if record["settings"]["size"] != args.size:
         sys.exit(f"{path}: a --size {record['settings']['size']} run, not {args.size}")
-    methods = [m for m in [*args.methods, CALIBRATED] if m in record]
+    methods = [m for m in [*args.methods, *EXTRA_NOTES] if m in record]
     training, depth = training_reference(paths["train"], base, section)
     reference = thermal_reference(depth)
     if args.bootstrap:
@@ -813,6 +822,9 @@ def main() -> None:
     parser.add_argument("--calibrate-augment", action="store_true",
                         help="also run augment with its amplitudes measured on the real stacks "
                              "(adapt.calibrate_augment), recorded as augment_calibrated")
+    parser.add_argument("--adversarial", action="store_true",
+                        help="also run adapt method adversarial (gradient reversal on the real "
+                             "stacks), recorded as adversarial, outside best_method")
     parser.add_argument("--seeds", type=int, nargs="*", default=[],
                         help="repeat every method's fine-tune and evaluation with these "
                              "adapt.seed values (the main run is seed 0): seed_repeats")
@@ -845,8 +857,8 @@ def main() -> None:
         timings["campaign_s"] = round(time.perf_counter() - t0, 1)
         base = base_detector(paths, size["base"], size_work(args.size), args.device)
         timings["base_detector_s"] = round(time.perf_counter() - t0 - timings["campaign_s"], 1)
-    section = {**size["adapt"], "methods": args.methods, "device": args.device,
-               "images_dir": str(IMAGES)}  # fmt: skip
+    section = {**size["adapt"], "methods": [*args.methods, *[ADVERSARIAL] * args.adversarial],
+               "device": args.device, "images_dir": str(IMAGES)}  # fmt: skip
     if args.analyse_only:
         analyse_only(args, paths, base, section)
         return
@@ -892,20 +904,23 @@ def main() -> None:
     reference = thermal_reference(depth)
     results = {m: headline_values(results[m], WORK / args.size / m, reference) for m in results}
     extra = {}
-    if args.calibrate_augment:
+    runs = {CALIBRATED: ("augment", {"calibrate_augment": True})} if args.calibrate_augment else {}
+    if args.adversarial:
+        runs[ADVERSARIAL] = (ADVERSARIAL, {})
+    for name, (method, overrides) in runs.items():
         t = time.perf_counter()
-        out = WORK / args.size / CALIBRATED
+        out = WORK / args.size / name
         out.mkdir(parents=True, exist_ok=True)
         metrics_path = out / "metrics.json"
-        extra[CALIBRATED] = saved_metrics(metrics_path, decode) or with_reader(
-            run_method("augment", {**section, "calibrate_augment": True}, PREDICT_REAL, afm,
-                       IMAGES, paths["train"], paths["val"], base, None,
-                       WORK / args.size / "states", out / "detector.pt",
-                       out / "predictions.extxyz", metrics_path, out / "finetune_log.csv"),
+        extra[name] = saved_metrics(metrics_path, decode) or with_reader(
+            run_method(method, {**section, **overrides}, PREDICT_REAL, afm, IMAGES,
+                       paths["train"], paths["val"], base, None, WORK / args.size / "states",
+                       out / "detector.pt", out / "predictions.extxyz", metrics_path,
+                       out / "finetune_log.csv"),
             metrics_path)  # fmt: skip
-        extra[CALIBRATED] = headline_values(extra[CALIBRATED], out, reference)
-        timings[f"{CALIBRATED}_s"] = round(time.perf_counter() - t, 1)
-        print(CALIBRATED, {k: extra[CALIBRATED][k] for k in HEADLINE}, file=sys.stderr)
+        extra[name] = headline_values(extra[name], out, reference)
+        timings[f"{name}_s"] = round(time.perf_counter() - t, 1)
+        print(name, {k: extra[name][k] for k in HEADLINE}, file=sys.stderr)
     repeats = None
     if args.seeds:
         t = time.perf_counter()
@@ -931,8 +946,9 @@ def main() -> None:
         } if raw else None,
         "goals": goals(results, best),
         "per_stack_predictions": {m: results[m]["per_stack"] for m in results},
-        **{name: {**{k: m[k] for k in KEYS}, "augment_calibration": m["augment_calibration"],
-                  "note": CALIBRATED_NOTE} for name, m in extra.items()},  # fmt: skip
+        **{name: {**{k: m[k] for k in KEYS},
+                  **{k: m[k] for k in ("augment_calibration", "adversarial_weight") if k in m},
+                  "note": EXTRA_NOTES[name]} for name, m in extra.items()},  # fmt: skip
         "paired_bootstrap": (bootstrap_vs_none([*results, *extra], args.size, reference,
                                                section, args.bootstrap)
                              if "none" in results else None),  # fmt: skip

@@ -141,7 +141,7 @@ def train_rate(
     synchronize(device)
     t0, n_trained, loss_sum = time.perf_counter(), 0, 0.0
     for df, targets in batches:
-        loss = train_step(net, optimiser, scaler, df, targets, config, generator, dtype)
+        loss, _ = train_step(net, optimiser, scaler, df, targets, config, generator, dtype)
         loss_sum += float(loss)
         n_trained += len(df)
     synchronize(device)

@@ -196,6 +196,39 @@ def test_scratch_init_trains_from_random_weights(campaign):
                         load_detector(base))
 
 
+@pytest.mark.slow
+def test_adversarial_finetune_trains_a_domain_head_and_resumes(campaign):
+    """Method adversarial: the domain head trains with the detector, its accuracy is logged per
+    epoch, its weights are kept in the state, and a second run resumes from it."""
+    splits, base, images, root = campaign
+    section = {**SECTION, "methods": ["none", "adversarial"], "adversarial": {"weight": 0.5},
+               "evaluation": {**SECTION["evaluation"], "resim_stacks": 0}}  # fmt: skip
+    out = root / "adversarial"
+    out.mkdir()
+    runs = []
+    for _ in range(2):
+        runs.append(run_method(
+            "adversarial", section, PREDICT_REAL, AFM, images, splits["train"], splits["val"],
+            base, None, root / "adversarial_states", out / "detector.pt",
+            out / "predictions.extxyz", out / "metrics.json", out / "log.csv",
+        ))  # fmt: skip
+    assert runs[0]["adversarial_weight"] == 0.5
+    header, row = (out / "log.csv").read_text().splitlines()[:2]
+    accuracy = float(dict(zip(header.split(","), row.split(","), strict=True))["domain_accuracy"])
+    assert 0.0 <= accuracy <= 1.0
+    (state,) = (root / "adversarial_states").glob("adversarial-w0.5-*.pt")
+    head = torch.load(state, map_location="cpu", weights_only=False)["train_state"]["adversary"]
+    assert set(head) == {"head.0.weight", "head.0.bias", "head.2.weight", "head.2.bias"}
+    assert runs[1]["energy_distance_d_oo"] == runs[0]["energy_distance_d_oo"] or math.isnan(
+        runs[0]["energy_distance_d_oo"])  # resumed: the same weights
+    start, tuned = load_detector(base).net.state_dict(), load_detector(out / "detector.pt")
+    assert any(not torch.equal(tuned.net.state_dict()[k], v) for k, v in start.items())
+    with pytest.raises(AdaptError, match="adapt method adversarial: needs a real stack"):
+        run_method("adversarial", section, {**PREDICT_REAL, "assumed_scan_size_a": [4.0, 4.0]},
+                   AFM, images, splits["train"], splits["val"], base, None, root / "small",
+                   out / "d.pt", out / "p.extxyz", out / "m.json", out / "l.csv")  # fmt: skip
+
+
 def test_finetune_warning_only_below_the_base():
     below = finetune_warning("none", {"simulated_o_f1": 0.713, "simulated_o_f1_base": 0.726})
     assert below.startswith("warning: adapt none: O F1 0.713") and "base's 0.726" in below

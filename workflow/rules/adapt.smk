@@ -56,7 +56,7 @@ rule adapt:
         images_dir=adapt_images_dir(),
         state_dir="scratch/adapt/{method}",
     wildcard_constraints:
-        method="none|augment|cyclegan|hybrid",
+        method="none|augment|cyclegan|hybrid|adversarial",
     log:
         "logs/adapt/{method}.log",
     benchmark:

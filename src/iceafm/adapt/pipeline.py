@@ -14,6 +14,9 @@ weights, at the base's width and depth and decode, as AmorAFM and Huang et al. t
   (:mod:`iceafm.adapt.cyclegan`) trained on the simulated split and the real stacks;
 - ``hybrid``: simulated and translated blended with a random weight w ~ U(0, 1) per entry,
   w x simulated + (1 - w) x translated (AmorAFM's recipe; each slice normalised first).
+- ``adversarial`` (only where ``adapt.methods`` names it): ``none``'s data, plus a domain loss
+  on crops of the real stacks through a gradient reversal (:mod:`iceafm.adapt.adversarial`,
+  weight ``adapt.adversarial.weight``).
 
 Real stacks: :func:`iceafm.io.stacks.read_stacks` through
 :func:`iceafm.predict.configured_stack` (scan sizes and slice order as ``predict_real``
@@ -45,6 +48,12 @@ from iceafm.io.stacks import normalise_slices, stack_files
 from iceafm.provenance import inputs_key
 
 METHODS = ("none", "augment", "cyclegan", "hybrid")
+#: Methods run only where ``adapt.methods`` names them (the schema's default is METHODS):
+#: ``adversarial`` fine-tunes on the simulated split with a gradient-reversal domain loss on
+#: the real stacks (:mod:`iceafm.adapt.adversarial`).
+EXTRA_METHODS = ("adversarial",)
+#: Weight of the domain loss in ``adversarial``'s total loss (``adapt.adversarial.weight``).
+ADVERSARIAL_WEIGHT = 0.1
 #: The methods that need the translator.
 TRANSLATED = ("cyclegan", "hybrid")
 #: A translation that moves the simulated stacks by less than this RMS (in units of a slice's
@@ -73,16 +82,17 @@ class AdaptConfig:
     calibrate_augment: bool = False
     translator: TranslatorConfig = field(default_factory=TranslatorConfig)
     evaluation: dict[str, Any] = field(default_factory=dict)
+    adversarial: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> AdaptConfig:
         """Validate; one-line errors name the key."""
         values = dict(section)
         methods = tuple(values.pop("methods", METHODS))
-        bad = [m for m in methods if m not in METHODS]
+        bad = [m for m in methods if m not in METHODS + EXTRA_METHODS]
         if bad or len(set(methods)) != len(methods):
-            raise AdaptError(f"config adapt.methods: expected distinct values of {METHODS}, "
-                             f"got {list(methods)}")
+            raise AdaptError(f"config adapt.methods: expected distinct values of "
+                             f"{list(METHODS + EXTRA_METHODS)}, got {list(methods)}")
         translator = dict(values.pop("translator", {}) or {})
         known = set(TranslatorConfig.__dataclass_fields__)
         if set(translator) - known:
@@ -279,7 +289,7 @@ def method_split(
     ``hybrid_train-<inputs key>-s<seed>.h5``, named by the current versions of ``train_split``
     and ``translated`` (:func:`iceafm.provenance.inputs_key`) and the blend seed, so a remade
     translation or split is blended again; older blends there are removed."""
-    if method in ("none", "augment"):
+    if method not in TRANSLATED:
         return Path(train_split)
     if translated is None:
         raise AdaptError(f"adapt method {method}: needs the translated split")
@@ -298,6 +308,27 @@ def method_split(
 
             rewrite_split(train_split, out, blend)
     return out
+
+
+def method_adversary(
+    method: str, adapt: AdaptConfig, base: Any, split: str | Path,
+    real: list[tuple[str, np.ndarray, Any]],
+) -> Any:
+    """The :class:`iceafm.adapt.adversarial.Adversary` of method ``adversarial`` (head on the
+    base's bottleneck, crops of the real model inputs ``real`` at the split's stack size,
+    weight ``adapt.adversarial.weight``), else None."""
+    if method != "adversarial":
+        return None
+    from iceafm.adapt.adversarial import Adversary
+    from iceafm.data.loader import split_info
+
+    weight = adapt.adversarial.get("weight", ADVERSARIAL_WEIGHT)
+    crop_px = split_info(split).df_shape[1:]
+    try:
+        return Adversary(base.net.bottleneck.out_channels, [df for _, df, _ in real], weight,
+                         crop_px, seed=adapt.seed)  # fmt: skip
+    except ValueError as err:
+        raise AdaptError(f"adapt method adversarial: {err}") from None
 
 
 def method_inputs(
@@ -655,9 +686,13 @@ def run_method(
     # the fine-tune resumes only on the same versions of the base and the splits it reads
     inputs = inputs_key([base_model, train_split, val_split, *([translated] if translated else [])])
     scratch = init_from == "scratch"
-    state = work / f"{method}{'-scratch' if scratch else ''}-{config.hash()}-{inputs}.pt"
+    adversary = method_adversary(method, adapt, base, split, real)
+    tag = "".join([method, "-scratch" if scratch else "",
+                   f"-w{adversary.weight:g}" if adversary is not None else ""])  # fmt: skip
+    state = work / f"{tag}-{config.hash()}-{inputs}.pt"
     init = None if scratch else {k: v.clone() for k, v in base.net.state_dict().items()}
-    tuned = train_detector(config, split, val_split, state, log_csv, init_state=init)
+    tuned = train_detector(config, split, val_split, state, log_csv, init_state=init,
+                           adversary=adversary)  # fmt: skip
     # decode thresholds calibrated on the (simulated) validation split, as for the shipped model
     tuned.meta.threshold = calibrate_thresholds(tuned, val_split, max_stacks=config.val_samples)
     tuned.net.to("cpu")
@@ -671,6 +706,8 @@ def run_method(
     if warning := finetune_warning(method, metrics):
         print(warning, flush=True)
     metrics["finetune_init"] = init_from
+    if adversary is not None:
+        metrics["adversarial_weight"] = adversary.weight
     if calibration is not None:
         metrics["augment_calibration"] = calibration
     with atomic_path(predictions_out) as tmp:

@@ -29,7 +29,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
@@ -53,6 +53,9 @@ from iceafm.models.detector import Detector, DetectorMeta, water_settings
 from iceafm.models.evaluate import evaluate_split
 from iceafm.models.unet3d import DetectorNet, NetConfig
 from iceafm.provenance import inputs_key
+
+if TYPE_CHECKING:
+    from iceafm.adapt.adversarial import Adversary
 
 #: Keys that change how, not what, a run computes: left out of the config hash.
 OPERATIONAL_KEYS = ("device", "workers")
@@ -192,21 +195,44 @@ def train_step(
     config: TrainConfig,
     generator: torch.Generator,
     dtype: torch.dtype | None,
-) -> torch.Tensor:
+    adversary: Adversary | None = None,
+) -> tuple[torch.Tensor, float | None]:
     """One optimiser step on a loader batch (df [B, n_h, ny, nx] Hz, targets [B, S, 4, nz, ny,
     nx]): random slice runs, forward under autocast in ``dtype`` (None: float32) on the model's
-    device, loss in float32, (scaled) backward and step. Returns the detached loss."""
+    device, loss in float32, (scaled) backward and step. With ``adversary``, as many real crops
+    go through the same forward pass and its reversed domain loss, times its weight, joins the
+    detection loss (:mod:`iceafm.adapt.adversarial`). Returns the detached detection loss and
+    the domain head's accuracy (None without ``adversary``)."""
     device = next(model.parameters()).device
     df = random_slices(df, config.augment.slices, config.augment.slices_min, generator)
+    n = len(df)
+    if adversary is not None:
+        df = df[:, : adversary.max_slices]
+        df = torch.cat([df, adversary.real_batch(n, df.shape[1], generator)])
     df, targets = df.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-    with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-        out = model(df)
-    loss = detection_loss(out, targets, config.pos_weight, config.offset_weight)
+    features: list[torch.Tensor] = []
+    net = getattr(model, "module", model)
+    hook = None
+    if adversary is not None:
+        hook = net.bottleneck.register_forward_hook(
+            lambda _m, _i, out: features.append(out.float().mean((2, 3)))
+        )
+    try:
+        with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            out = model(df)
+    finally:
+        if hook is not None:
+            hook.remove()
+    loss = detection_loss(out[:n], targets, config.pos_weight, config.offset_weight)
+    total, accuracy = loss, None
+    if adversary is not None:
+        domain, accuracy = adversary.domain_loss(features[0][:n], features[0][n:])
+        total = loss + adversary.weight * domain
     optimiser.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    scaler.scale(total).backward()
     scaler.step(optimiser)
     scaler.update()
-    return loss.detach()
+    return loss.detach(), accuracy
 
 
 def detection_loss(
@@ -273,10 +299,13 @@ def train_detector(
     log_csv: str | os.PathLike,
     progress: bool = True,
     init_state: dict[str, torch.Tensor] | None = None,
+    adversary: Adversary | None = None,
 ) -> Detector:
     """Train (or resume) and return the trained detector; see the module docstring. The state
     file doubles as a detector checkpoint (:func:`iceafm.models.load_detector` reads it).
-    ``init_state``: network weights to start from (fine-tuning; a saved state still wins)."""
+    ``init_state``: network weights to start from (fine-tuning; a saved state still wins).
+    ``adversary``: domain-adversarial training (:func:`train_step`); its head trains with the
+    network and is saved in the state, and the log gains ``domain_accuracy``."""
     rank, world = _distributed()
     device = resolve_device(config.device)
     info = split_info(train_path)
@@ -323,7 +352,10 @@ def train_detector(
         max_samples=config.samples_per_epoch,
     )
     steps_per_epoch = stream.n_batches()
-    optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if adversary is not None:
+        adversary.to(device)
+    params = [*net.parameters(), *(adversary.parameters() if adversary is not None else ())]
+    optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimiser,
         _lr_lambda(
@@ -353,6 +385,8 @@ def train_detector(
         if ts["scaler"]:  # empty when saved without float16 scaling (CPU, bf16)
             scaler.load_state_dict(ts["scaler"])
         _set_rng_states(ts["rng"])
+        if adversary is not None:
+            adversary.load_state_dict(ts["adversary"])
         history = ts["history"]
         start_epoch = ts["epoch"] + 1
     loader = DataLoader(
@@ -367,7 +401,7 @@ def train_detector(
         stream.set_epoch(epoch)
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
         model.train()
-        t0, loss_sum, n_seen = time.perf_counter(), 0.0, 0
+        t0, loss_sum, n_seen, accuracies = time.perf_counter(), 0.0, 0, []
         bar = tqdm(
             loader,
             total=steps_per_epoch,
@@ -377,8 +411,12 @@ def train_detector(
             file=sys.stderr,
         )
         for df, targets in bar:
-            loss = train_step(model, optimiser, scaler, df, targets, config, generator, dtype)
+            loss, accuracy = train_step(
+                model, optimiser, scaler, df, targets, config, generator, dtype, adversary
+            )
             scheduler.step()
+            if accuracy is not None:
+                accuracies.append(accuracy)
             loss_sum += float(loss) * len(df)
             n_seen += len(df)
             bar.set_postfix(loss=f"{loss_sum / n_seen:.4f}")
@@ -390,6 +428,8 @@ def train_detector(
             "seconds": round(seconds, 2),
             "samples_per_s": round(n_seen * world / seconds, 3),
         }
+        if accuracies:
+            row["domain_accuracy"] = sum(accuracies) / len(accuracies)
         if rank == 0:
             net.eval()
             if val_path is not None and Path(val_path).exists():
@@ -413,6 +453,7 @@ def train_detector(
                         "rng": _rng_states(),
                         "history": history,
                         "config": config.to_dict(),
+                        **({"adversary": adversary.state_dict()} if adversary is not None else {}),
                     },
                 },
             )
