@@ -28,6 +28,11 @@ def test_real_batch_draws_crops_of_stacks_long_and_large_enough():
     every = set(np.round(long.ravel(), 5))
     assert set(np.round(crops.numpy().ravel(), 5)) <= every  # pieces of the long stack only
     assert torch.equal(crops, adversary.real_batch(12, 6, torch.Generator().manual_seed(0)))
+    # the state key changes with the weight and with the real stacks' content
+    assert adversary.key.startswith("w0.1-")
+    assert Adversary(16, [long, short], 0.1, (32, 32)).key == adversary.key  # small one unused
+    assert Adversary(16, [long, short], 0.2, (32, 32)).key != adversary.key
+    assert Adversary(16, [long + 1, short], 0.1, (32, 32)).key != adversary.key
 
 
 def test_domain_loss_reverses_into_the_features_and_trains_the_head():

@@ -12,6 +12,8 @@ carry no labels: only the domain loss sees them.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -64,6 +66,16 @@ class Adversary(nn.Module):
                                       nn.Linear(hidden, 1))  # fmt: skip
         self.weight = float(weight)
         self.crop_px = (int(ny), int(nx))
+
+    @property
+    def key(self) -> str:
+        """``w<weight>-<16 hex digits of the real crops' source stacks>``: a resumable state
+        trained with this adversary belongs to exactly this weight and these real inputs."""
+        digest = hashlib.sha256()
+        for df in self.real:
+            digest.update(str(df.shape).encode())
+            digest.update(df.tobytes())
+        return f"w{self.weight:g}-{digest.hexdigest()[:16]}"
 
     def real_batch(self, n: int, k: int, generator: torch.Generator) -> torch.Tensor:
         """[n, k, ny, nx] crops (``crop_px``) of ``k`` consecutive slices (random start) of real

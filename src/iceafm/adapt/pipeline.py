@@ -688,7 +688,7 @@ def run_method(
     scratch = init_from == "scratch"
     adversary = method_adversary(method, adapt, base, split, real)
     tag = "".join([method, "-scratch" if scratch else "",
-                   f"-w{adversary.weight:g}" if adversary is not None else ""])  # fmt: skip
+                   f"-{adversary.key}" if adversary is not None else ""])  # fmt: skip
     state = work / f"{tag}-{config.hash()}-{inputs}.pt"
     init = None if scratch else {k: v.clone() for k, v in base.net.state_dict().items()}
     tuned = train_detector(config, split, val_split, state, log_csv, init_state=init,
