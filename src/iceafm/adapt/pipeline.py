@@ -481,9 +481,10 @@ def base_f1(
     base: Any, base_model: str | Path, split: str | Path, n_max: int, work: str | Path
 ) -> dict[str, float]:
     """The base detector's {"O", "H"} F1 of :func:`simulated_scores` on ``split``, worked out
-    once per version of the base and the split and kept in ``work`` (every method's job reads
-    the same file; jobs that race write the same values atomically)."""
-    path = Path(work) / f"base_f1-{inputs_key([base_model, split])}-{n_max}.json"
+    once per version of the base and the split and kept beside the methods' state folders, in
+    the parent of ``work`` (rule adapt: ``scratch/adapt/``), so every method's job reads the
+    same file; jobs that race write the same values atomically."""
+    path = Path(work).parent / f"base_f1-{inputs_key([base_model, split])}-{n_max}.json"
     if path.exists():
         return json.loads(path.read_text())
     f1 = simulated_scores(base, split, n_max)[1]
