@@ -76,6 +76,7 @@ from premelt_md import FRAMES as PREMELT_FRAMES
 from iceafm.adapt.pipeline import (
     TRANSLATED,
     AdaptConfig,
+    base_f1,
     best_method,
     evaluate_method,
     method_split,
@@ -480,11 +481,12 @@ def raw_decode_metrics(
         tuned, paths["val"], max_stacks=adapt.finetune.get("val_samples", 64)
     )
     base_det = load_detector(base)
-    split = method_split(method, paths["train"], translated, tuned_path.parents[1] / "states",
-                         adapt.seed)  # fmt: skip
+    states = tuned_path.parents[1] / "states"
+    split = method_split(method, paths["train"], translated, states, adapt.seed)
     real = real_inputs(adapt, PREDICT_REAL, base_det, IMAGES)
+    f1_base = base_f1(base_det, base, paths["val"], adapt.reference_structures, states)
     metrics, _ = evaluate_method(method, tuned, base_det, adapt, split, paths["train"], real, afm,
-                                 paths["val"])  # fmt: skip
+                                 paths["val"], f1_base)  # fmt: skip
     metrics["threshold"] = tuned.meta.threshold
     out.mkdir(parents=True, exist_ok=True)
     return with_reader(metrics, metrics_path, translated)

@@ -513,14 +513,14 @@ def finetune_warning(method: str, metrics: dict[str, Any]) -> str | None:
 def evaluate_method(
     method: str, detector: Any, base: Any, adapt: AdaptConfig, split: Path,
     train_split: str | Path, real: list[tuple[str, np.ndarray, Any]], afm: dict[str, Any],
-    val_split: str | Path | None = None, reference_frames: Sequence[str | Path] = (),
-    val_f1_base: dict[str, float] | None = None,
+    val_split: str | Path, val_f1_base: dict[str, float],
+    reference_frames: Sequence[str | Path] = (),
 ) -> tuple[dict[str, Any], list[Any]]:
     """Label-free metrics of ``method``'s fine-tuned ``detector`` (see the module docstring)
     and the predictions (ASE Atoms, one per real stack, x, y in A in the model-input frame),
     against :func:`label_free_reference` (``reference_frames``: the held-out MD trajectories).
 
-    With ``val_split``, also the distances of the detector's predictions on up to
+    Also the distances of the detector's predictions on up to
     ``evaluation.reference_structures`` simulated validation stacks against the same reference
     (``*_simulated``): what the detector scores without any domain gap, the floor of the
     real-image values (against the training reference, an ideal lattice for crystalline
@@ -528,8 +528,8 @@ def evaluate_method(
     on that split), and the O and H F1 of the fine-tune and of the base on those stacks
     (``simulated_o_f1``, ``simulated_o_f1_base``, ``simulated_f1``): a fine-tune below its base
     there has not caught up (too few ``finetune.epochs``), and the methods then differ by how
-    far each got (:func:`finetune_warning`). ``val_f1_base``: the base's F1 there where the
-    caller has it (:func:`base_f1`), else worked out here.
+    far each got (:func:`finetune_warning`). ``val_f1_base``: the base's F1 there
+    (:func:`base_f1`).
 
     The domain classifier is trained ``evaluation.domain_repeats`` times (seeds ``adapt.seed x
     repeats + r``): ``domain_classifier_accuracy`` is the mean, ``_sd`` the spread over those
@@ -585,15 +585,9 @@ def evaluate_method(
     reference, reference_name = label_free_reference(adapt, train_split,
                                                      float(base.meta.depth_a), reference_frames)
     distances = distribution_distances(pooled_properties(structures), reference)
-    floor = {"d_oo": {"energy": float("nan")}, "hbond": {"energy": float("nan")}}
-    nan = {"O": float("nan"), "H": float("nan")}
-    f1 = {"finetune": nan, "base": nan}
-    if val_split is not None:
-        properties, tuned_f1 = simulated_scores(detector, val_split, n_reference)
-        floor = distribution_distances(properties, reference)
-        if val_f1_base is None:
-            val_f1_base = simulated_scores(base, val_split, n_reference)[1]
-        f1 = {"finetune": tuned_f1, "base": val_f1_base}
+    properties, tuned_f1 = simulated_scores(detector, val_split, n_reference)
+    floor = distribution_distances(properties, reference)
+    f1 = {"finetune": tuned_f1, "base": val_f1_base}
     real_dfs = [df for _, df, _ in real]
     inputs = method_inputs(method, split, adapt, int(ev.get("domain_stacks", 64)))
     repeats = int(ev.get("domain_repeats", 3))
@@ -701,7 +695,7 @@ def run_method(
     save_detector(detector_out, tuned)
     f1_base = base_f1(base, base_model, val_split, adapt.reference_structures, work)
     metrics, frames = evaluate_method(method, tuned, base, adapt, split, train_split, real, afm,
-                                      val_split, reference_frames, f1_base)
+                                      val_split, f1_base, reference_frames)
     print(f"adapt {method}: O F1 {metrics['simulated_o_f1']:.3f} on simulated validation stacks "
           f"(base {metrics['simulated_o_f1_base']:.3f})", flush=True)
     if warning := finetune_warning(method, metrics):
