@@ -460,6 +460,32 @@ def resimulate(
     return df[0, 0]
 
 
+def resim_consistency(
+    symbols: list[str], xyz_a: np.ndarray, df: np.ndarray, detector: Any, afm: dict[str, Any],
+    window_a: float,
+) -> dict[str, Any]:
+    """How well the predicted atoms (``symbols``, ``xyz_a`` [n, 3] A, the scan frame of the real
+    stack ``df`` [n_h, ny, nx]) re-simulate the real stack: the central window of ``window_a``
+    A (or the whole scan where smaller), :func:`resimulate` against the real slices by
+    :func:`iceafm.metrics.label_free.resim_pearson` (lateral shift within 2 A):
+    {"resim_pearson": mean per-slice r, "resim_shift_px": [dy, dx]}, or {"resim_pearson":
+    None} where no predicted O lies in the window."""
+    from iceafm.metrics.label_free import resim_pearson
+
+    ny, nx = df.shape[1:]
+    p = detector.pixel_size_a
+    w = min(window_a, nx * p, ny * p)
+    m = int(round(w / p))
+    y0, x0 = (ny - m) // 2, (nx - m) // 2
+    sim = resimulate(symbols, xyz_a, (x0 * p, y0 * p), w, detector, afm)
+    if sim is None:
+        return {"resim_pearson": None}
+    k = min(len(sim), len(df))
+    r, _, shift = resim_pearson(sim[:k, :m, :m], df[:k, y0 : y0 + m, x0 : x0 + m],
+                                max_shift_px=int(2.0 / p))  # fmt: skip
+    return {"resim_pearson": r, "resim_shift_px": list(shift)}
+
+
 def simulated_scores(
     detector: Any, split: str | Path, n_max: int
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
@@ -543,7 +569,6 @@ def evaluate_method(
         distribution_distances,
         frechet_distance,
         pooled_properties,
-        resim_pearson,
     )
     from iceafm.predict import REAL_SCAN_EDGE_MARGIN_A
 
@@ -566,20 +591,12 @@ def evaluate_method(
             atoms.set_array("molecule", np.asarray(found.molecule, np.int64))
         atoms.info["decode"] = json.dumps(found.decode, sort_keys=True)
         frames.append(atoms)
-        w = min(window, nx * p, ny * p)
-        m = int(round(w / p))
-        y0, x0 = (ny - m) // 2, (nx - m) // 2
-        sim = None
-        if name in resim_names:
-            sim = resimulate(list(found.symbols), pos, (x0 * p, y0 * p), w, detector, afm)
         entry = {"n_O": int(sum(s == "O" for s in found.symbols)),
                  "n_H": int(sum(s == "H" for s in found.symbols)), "resim_pearson": None}
-        if sim is not None:
-            k = min(len(sim), len(df))
-            real_win = df[:k, y0 : y0 + m, x0 : x0 + m]
-            r, _, shift = resim_pearson(sim[:k, :m, :m], real_win, max_shift_px=int(2.0 / p))
-            entry.update(resim_pearson=r, resim_shift_px=list(shift))
-            resim_values.append(r)
+        if name in resim_names:
+            entry.update(resim_consistency(list(found.symbols), pos, df, detector, afm, window))
+            if entry["resim_pearson"] is not None:
+                resim_values.append(entry["resim_pearson"])
         per_stack[name] = entry
     n_reference = adapt.reference_structures
     reference, reference_name = label_free_reference(adapt, train_split,
