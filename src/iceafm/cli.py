@@ -1,5 +1,5 @@
 """Console script ``iceafm``: ``iceafm predict INPUT... --out DIR [--model PATH]
-[--scan-size-a W [H]]`` (see :mod:`iceafm.predict` for the output frame and files).
+[--scan-size-a W [H]] [--refine K]`` (see :mod:`iceafm.predict` for the output frame and files).
 
 A bad file, folder or argument prints one line naming it and what was expected, and exits with
 status 2 (no traceback; ``--debug`` or ``ICEAFM_DEBUG=1`` re-raises for a traceback).
@@ -22,6 +22,17 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _positive(text: str) -> float:
+    """A number > 0 (argparse type; anything else is a one-line usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
     predict.add_argument("--raw-decode", action="store_true",
                          help="keep every decoded O and H peak (no water assembly)")
+    predict.add_argument("--refine", type=_positive, default=None, metavar="K",
+                         help="relax the predicted waters (rigid TIP4P/Ice) with each O held to "
+                         "its detection by K eV/A^2 (benchmarks/refinement.py chose 2); default: "
+                         "no refinement")
+    predict.add_argument("--refine-orientation", choices=("detected", "force_field"),
+                         default="detected", help="with --refine: H where the network put them "
+                         "(moved with their O; default) or where the force field turns them")
     predict.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -92,7 +110,8 @@ def run_predict(args: argparse.Namespace) -> int:
     if doubled:
         raise ValueError(f"inputs give the same stack name(s) {doubled}; expected distinct stems")
     for stack in stacks:
-        prediction = predict_stack(det, stack, label, args.line_correction)
+        refine = {"restraint_ev_a2": args.refine, "orientation": args.refine_orientation}
+        prediction = predict_stack(det, stack, label, args.line_correction, refine)
         xyz, _ = write_prediction(args.out, prediction)
         n_o = prediction.symbols.count("O")
         print(f"{xyz}: {n_o} O, {len(prediction.symbols) - n_o} H")

@@ -150,31 +150,49 @@ def prepare_stack(
 
 
 def predict_stack(
-    det: Any, stack: Stack, model_label: str, line_correction: str = "none"
+    det: Any,
+    stack: Stack,
+    model_label: str,
+    line_correction: str = "none",
+    refine: dict[str, Any] | None = None,
 ) -> Prediction:
-    """Run ``det`` (the contract of :func:`iceafm.models.load_detector`) on one stack."""
+    """Run ``det`` (the contract of :func:`iceafm.models.load_detector`) on one stack; where
+    ``refine`` ({"restraint_ev_a2": eV/A^2 or None, "orientation": ...}, the config section
+    ``predict_real.refine``) gives a restraint, refine the predicted waters
+    (:func:`iceafm.models.refine.refine_waters`: rigid TIP4P/Ice waters relaxed under that
+    restraint to the detected O; each atom keeps its confidence)."""
     df_model, info, stack = prepare_stack(stack, det, line_correction)
     detection = det.detect(df_model, edge_margin_a=REAL_SCAN_EDGE_MARGIN_A)
+    symbols = list(detection.symbols)
+    positions = np.asarray(detection.positions_a, dtype=np.float64).reshape(-1, 3)
+    confidence = np.asarray(detection.confidence, dtype=np.float64).ravel()
+    molecule = getattr(detection, "molecule", None)
+    refined = "none"
+    if refine is not None and refine.get("restraint_ev_a2") is not None:
+        from iceafm.models.refine import REFINE_STEPS, refine_waters
+
+        k, orientation = refine["restraint_ev_a2"], refine.get("orientation", "detected")
+        symbols, positions, source = refine_waters(symbols, positions, k, REFINE_STEPS,
+                                                   orientation)  # fmt: skip
+        confidence = confidence[source]
+        molecule = np.cumsum(np.array(symbols) == "O") - 1
+        refined = (f"rigid TIP4P/Ice waters, {REFINE_STEPS} L-BFGS steps, O restrained to the "
+                   f"detection at {k:g} eV/A^2, H orientation {orientation} "
+                   "(iceafm.models.refine)")  # fmt: skip
     info = {
         "model": model_label,
         "model_info": json.dumps(det.info, sort_keys=True, default=str),
         "model_pixel_size_a": f"{det.pixel_size_a}",
         "decode": json.dumps(getattr(detection, "decode", {}), sort_keys=True),
         "edge_margin_a": f"{REAL_SCAN_EDGE_MARGIN_A}",
+        "refinement": refined,
         **info,
         "frame": (
             "x, y in A in the input's scan frame (input pixel (iy, ix) at (ix px, iy py)); "
             "z in A relative to the topmost predicted O"
         ),
     }
-    return Prediction(
-        list(detection.symbols),
-        np.asarray(detection.positions_a, dtype=np.float64).reshape(-1, 3),
-        np.asarray(detection.confidence, dtype=np.float64).ravel(),
-        stack,
-        info,
-        getattr(detection, "molecule", None),
-    )
+    return Prediction(symbols, positions, confidence, stack, info, molecule)
 
 
 def configured_stack(section: dict[str, Any], images_dir: str | Path, name: str) -> Stack:

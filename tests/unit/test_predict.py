@@ -106,6 +106,7 @@ def test_bad_inputs_one_line_exit_2(tmp_path, tiny_model, capsys):
         ([str(far), *m], "do not overlap"),
         ([str(good), "--model", str(bad_model)], "bad.pt"),
         ([str(good), "--closest", "middle", *m], "--closest"),
+        ([str(good), "--refine", "0", *m], "--refine"),
     ]
     for args, expected in cases:
         with pytest.raises(SystemExit) as exit_info:
@@ -193,6 +194,33 @@ def test_agreement_comes_with_its_chance_level(tmp_path):
     assert random["amorafm_agreement_o_f1"] < exact["amorafm_agreement_o_f1_chance"] + 0.1
     skipped = amorafm_agreement(tmp_path / "exact.extxyz", tmp_path / "ref.xyz", chance_draws=0)
     assert skipped["amorafm_agreement_o_f1_chance"] is None
+
+
+@pytest.mark.skipif(not PREMELT.is_dir(), reason=f"shared experimental images absent ({PREMELT})")
+def test_refined_prediction_keeps_every_water_and_settles_its_contacts(tmp_path):
+    """``--refine 2`` on the premelting surface (shipped model): the same O, each within 0.5 A
+    of its detection, H moved with their O, and fewer O-O contacts below 2.5 A (closer than
+    water's O sit) than the raw prediction has."""
+    from scipy.spatial import cKDTree
+
+    runs = {}
+    for name, extra in (("raw", []), ("refined", ["--refine", "2"])):
+        assert main(["predict", str(PREMELT), "--out", str(tmp_path / name), *extra]) == 0
+        runs[name] = read(tmp_path / name / "amorafm_ice_surface.extxyz")
+    raw, refined = runs["raw"], runs["refined"]
+    assert raw.info["refinement"] == "none"
+    assert "2 eV/A^2, H orientation detected" in refined.info["refinement"]
+    o_raw = raw.positions[np.array(raw.get_chemical_symbols()) == "O"]
+    o_ref = refined.positions[np.array(refined.get_chemical_symbols()) == "O"]
+    assert len(o_ref) == len(o_raw) > 50
+    assert cKDTree(o_raw).query(o_ref)[0].max() < 0.5
+    is_o = np.array(refined.get_chemical_symbols()) == "O"
+    assert (refined.arrays["molecule"][is_o] == np.arange(len(o_ref))).all()
+
+    def close(o):
+        return int((cKDTree(o).query(o, k=2)[0][:, 1] < 2.5).sum())
+
+    assert close(o_ref) < 0.5 * close(o_raw)
 
 
 def test_the_shipped_decode_keeps_waters_o_o_bound():

@@ -261,10 +261,19 @@ NOT_DIFFUSION = {"structure", "md", "dft", "afm", "labels", "dataset", "train", 
             {"structure", "md", "dft", "afm", "labels", "dataset", "train", "diffusion"},
             False,
         ),
+        (
+            # refining the predictions: what reads them, not the adaptation (which reads the
+            # images, not the predictions)
+            ("predict_real", "refine"), "restraint_ev_a2", 2.0,
+            REAL_SURFACE_JOBS if REAL_SURFACE else set(),
+            {"adapt", "adapt_translator", "structure", "dft", "afm", "dataset", "train",
+             "diffusion"},
+            False,
+        ),
     ],
     ids=["afm.tip-downstream", "figures.detector-only", "figures.real_surface-only",
          "diffusion.sample-downstream", "diffusion.train-downstream", "adapt.finetune-only",
-         "md.production-downstream", "predict_real-downstream"],
+         "md.production-downstream", "predict_real-downstream", "predict_real.refine-only"],
 )  # fmt: skip
 def test_config_edit_reruns_downstream_stages(
     campaign, section, key, value, reruns, untouched, only

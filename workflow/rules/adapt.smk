@@ -17,7 +17,7 @@ rule adapt_translator:
         # what the CycleGAN reads of the adapt section: a fine-tune or evaluation edit
         # leaves it alone
         adapt={key: config["adapt"][key] for key in ("inputs", "seed", "device", "translator")},
-        predict_real=lookup(dpath="predict_real", within=config),
+        predict_real=predict_reader(),
         images_dir=adapt_images_dir(),
         # resumable state (<config hash>.pt), not an output: a killed job continues
         state_dir="scratch/adapt/translator",
@@ -51,7 +51,7 @@ rule adapt:
         log_csv="results/adapt/{method}/finetune_log.csv",
     params:
         adapt=lookup(dpath="adapt", within=config),
-        predict_real=lookup(dpath="predict_real", within=config),
+        predict_real=predict_reader(),
         afm=afm_params(),
         images_dir=adapt_images_dir(),
         state_dir="scratch/adapt/{method}",
@@ -96,7 +96,7 @@ rule adapt_compare:
         pdf="results/adapt/comparison.pdf",
     params:
         adapt=lookup(dpath="adapt", within=config),
-        predict_real=lookup(dpath="predict_real", within=config),
+        predict_real=predict_reader(),
         methods=config["adapt"]["methods"],
         images_dir=adapt_images_dir(),
     log:

@@ -247,6 +247,12 @@ def predict_real_targets():
 
 
 # ---- adapt stage: domain adaptation (adapt.smk), input functions
+def predict_reader():
+    """How adapt reads the real stacks: the predict_real section without its refinement (which
+    only rule predict_real applies), so a refinement edit reruns no adapt job."""
+    return {k: v for k, v in config["predict_real"].items() if k != "refine"}
+
+
 def adapt_images_dir():
     """The experimental images folder of adapt: absolute, or relative to the repository root."""
     folder = config["adapt"]["images_dir"]

@@ -14,7 +14,7 @@ def main() -> None:
     stack = configured_stack(section, snakemake.params.images_dir, snakemake.wildcards.stack)
     det = load_detector(snakemake.input.model, device="cpu")
     label = section["model"] or "shipped (iceafm.models.PRETRAINED)"
-    prediction = predict_stack(det, stack, label, section["line_correction"])
+    prediction = predict_stack(det, stack, label, section["line_correction"], section["refine"])
     xyz, png = write_prediction(Path(snakemake.output.xyz).parent, prediction)
     assert (str(xyz), str(png)) == (snakemake.output.xyz, snakemake.output.png)
     print(f"{stack.name}: {prediction.symbols.count('O')} O, {prediction.symbols.count('H')} H")
