@@ -47,7 +47,9 @@ def prediction_figure(prediction: Prediction) -> Figure:
     ax.set_ylim(extent[2], extent[3])
     n_o = int((symbols == "O").sum())
     n_h = int((symbols == "H").sum())
-    ax.set_title(f"{stack.name}: {n_o} O, {n_h} H over the closest slice", fontsize=10)
+    refined = prediction.info.get("refinement", "none") != "none"
+    ax.set_title(f"{stack.name}: {n_o} O, {n_h} H{' (refined)' if refined else ''} over the "
+                 "closest slice", fontsize=10)  # fmt: skip
     ax.set_xlabel("x (A)")
     ax.set_ylabel("y (A)")
     if n_o or n_h:
