@@ -176,6 +176,8 @@ def predict_stack(
                                                    orientation)  # fmt: skip
         confidence = confidence[source]
         molecule = np.cumsum(np.array(symbols) == "O") - 1
+        if symbols:  # refined waters always start with an O: the frame's z = 0 at the topmost
+            positions[:, 2] -= positions[np.array(symbols) == "O", 2].max()
         refined = (f"rigid TIP4P/Ice waters, {REFINE_STEPS} L-BFGS steps, O restrained to the "
                    f"detection at {k:g} eV/A^2, H orientation {orientation} "
                    "(iceafm.models.refine)")  # fmt: skip

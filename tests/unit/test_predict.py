@@ -213,6 +213,7 @@ def test_refined_prediction_keeps_every_water_and_settles_its_contacts(tmp_path)
     o_raw = raw.positions[np.array(raw.get_chemical_symbols()) == "O"]
     o_ref = refined.positions[np.array(refined.get_chemical_symbols()) == "O"]
     assert len(o_ref) == len(o_raw) > 50
+    assert o_ref[:, 2].max() == pytest.approx(0.0, abs=1e-9)  # z still from the topmost O
     assert cKDTree(o_raw).query(o_ref)[0].max() < 0.5
     is_o = np.array(refined.get_chemical_symbols()) == "O"
     assert (refined.arrays["molecule"][is_o] == np.arange(len(o_ref))).all()
