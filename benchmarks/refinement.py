@@ -50,6 +50,7 @@ from domain_adaptation import (
     PREDICT_REAL,
     PUBLISHED,
     SIZES,
+    SURFACE_STACKS,
     WORK,
     label_free_values,
     size_afm,
@@ -134,7 +135,7 @@ def real_scores(structures: list[Structure], names: list[str], real: dict, detec
     from ase import Atoms
 
     surface = [Atoms(s, positions=xyz) for (s, xyz), n in zip(structures, names, strict=True)
-               if n == "amorafm_ice_surface"]  # fmt: skip
+               if n in SURFACE_STACKS]  # fmt: skip
     resim = {n: resim_consistency(s, xyz, real[n], detector, afm, window_a)["resim_pearson"]
              for (s, xyz), n in zip(structures, names, strict=True)}  # fmt: skip
     values = [r for r in resim.values() if r is not None]
@@ -255,13 +256,13 @@ def main() -> None:
         frames = read(work / method / "predictions.extxyz", ":")
         raw = [(a.get_chemical_symbols(), a.positions) for a in frames]
         names = [a.info["stack"] for a in frames]
+        variants = {name: refined(raw, chosen, o) for name, o in VARIANTS.items()}
         if method == args.methods[0]:  # the O are the same in both orientations
-            real_structures = {"raw": raw, "refined": refined(raw, chosen)}
+            real_structures = {n: variants[n] for n in ("raw", "refined")}
         methods[method] = {
-            name: real_scores(refined(raw, chosen, orientation), names, real, detector, afm,
-                              window, reference)
-            for name, orientation in VARIANTS.items()
-        }  # fmt: skip
+            name: real_scores(structures, names, real, detector, afm, window, reference)
+            for name, structures in variants.items()
+        }
         print(f"{method}: {methods[method]}", flush=True)
     record = {
         "what": __doc__.split("\n\n")[0].strip(),
