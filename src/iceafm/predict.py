@@ -157,8 +157,9 @@ def predict_stack(
     refine: dict[str, Any] | None = None,
 ) -> Prediction:
     """Run ``det`` (the contract of :func:`iceafm.models.load_detector`) on one stack; where
-    ``refine`` ({"restraint_ev_a2": eV/A^2 or None, "orientation": ...}, the config section
-    ``predict_real.refine``) gives a restraint, refine the predicted waters
+    ``refine`` ({"restraint_ev_a2": eV/A^2 or None, "orientation": one of
+    :data:`iceafm.models.refine.ORIENTATIONS`}, the config section ``predict_real.refine``)
+    gives a restraint, refine the predicted waters
     (:func:`iceafm.models.refine.refine_waters`: rigid TIP4P/Ice waters relaxed under that
     restraint to the detected O; each atom keeps its confidence)."""
     df_model, info, stack = prepare_stack(stack, det, line_correction)
@@ -171,7 +172,7 @@ def predict_stack(
     if refine is not None and refine.get("restraint_ev_a2") is not None:
         from iceafm.models.refine import REFINE_STEPS, refine_waters
 
-        k, orientation = refine["restraint_ev_a2"], refine.get("orientation", "detected")
+        k, orientation = refine["restraint_ev_a2"], refine["orientation"]
         symbols, positions, source = refine_waters(symbols, positions, k, REFINE_STEPS,
                                                    orientation)  # fmt: skip
         confidence = confidence[source]

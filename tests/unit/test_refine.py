@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 from ase.geometry import find_mic
 from scipy.spatial import cKDTree
 
-from iceafm.models.refine import refine_waters
+from iceafm.models.refine import ORIENTATIONS, refine_waters
 from iceafm.structures.ice_basal import basal_slab
 from iceafm.structures.water import ANGLE_HOH_DEG, R_OH_A
 
@@ -105,3 +106,21 @@ def test_a_restraint_that_is_not_positive_gets_one_line(bad):
         refine_waters(["O"], np.zeros((1, 3)), restraint_ev_a2=bad)
     with pytest.raises(ValueError, match=r"^refinement orientation: expected one of"):
         refine_waters(["O"], np.zeros((1, 3)), restraint_ev_a2=1.0, orientation="up")
+
+
+def test_every_way_in_offers_the_orientations_refine_knows():
+    """``iceafm predict --refine-orientation`` and the schema's ``predict_real.refine.orientation``
+    offer exactly :data:`iceafm.models.refine.ORIENTATIONS` (the CLI keeps its own tuple so that
+    ``--help`` does not import torch)."""
+    from helpers import REPO
+
+    from iceafm.cli import build_parser
+
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command")
+    predict = subparsers.choices["predict"]
+    cli = next(a for a in predict._actions if a.dest == "refine_orientation").choices
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    refine = schema["properties"]["predict_real"]["properties"]["refine"]["properties"]
+    assert tuple(cli) == ORIENTATIONS
+    assert tuple(refine["orientation"]["enum"]) == ORIENTATIONS
+    assert refine["orientation"]["default"] == ORIENTATIONS[0]
