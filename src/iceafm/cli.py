@@ -109,8 +109,8 @@ def run_predict(args: argparse.Namespace) -> int:
     doubled = sorted({n for n in names if names.count(n) > 1})
     if doubled:
         raise ValueError(f"inputs give the same stack name(s) {doubled}; expected distinct stems")
+    refine = {"restraint_ev_a2": args.refine, "orientation": args.refine_orientation}
     for stack in stacks:
-        refine = {"restraint_ev_a2": args.refine, "orientation": args.refine_orientation}
         prediction = predict_stack(det, stack, label, args.line_correction, refine)
         xyz, _ = write_prediction(args.out, prediction)
         n_o = prediction.symbols.count("O")
